@@ -1,0 +1,6 @@
+export * from './names';
+export * from './errors';
+export * from './validation';
+export * from './subjects';
+export * from './fencing';
+export * from './state-machines';
