@@ -4,3 +4,4 @@ export * from './validation';
 export * from './subjects';
 export * from './fencing';
 export * from './state-machines';
+export * from './examples';
