@@ -1,0 +1,7 @@
+export * from './json-codec';
+export * from './nats-connection';
+export * from './request';
+export * from './shared-nats-server';
+export * from './jetstream';
+export type { NatsConnection, Msg, MsgHdrs } from '@nats-io/transport-node';
+export { headers as natsHeaders } from '@nats-io/transport-node';

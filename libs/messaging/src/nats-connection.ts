@@ -1,0 +1,35 @@
+import { connect, NatsConnection } from '@nats-io/transport-node';
+
+export interface NatsConnectionOptions {
+  /** Comma-separated or list of server URLs. */
+  servers: string | string[];
+  /** Connection name shown by the server's monitoring. */
+  name: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Give up the first connect after this long (ms); reconnects after that never give up. */
+  connectTimeoutMs?: number;
+}
+
+function serverList(servers: string | string[]): string[] {
+  const list = Array.isArray(servers) ? servers : servers.split(',');
+  return list.map((server) => server.trim()).filter((server) => server.length > 0);
+}
+
+/**
+ * The one NATS connection of a service: Nest's transport, JetStream, KV and Object Store all
+ * use it. It reconnects forever, so a NATS restart never takes a service down.
+ */
+export async function connectNats(options: NatsConnectionOptions): Promise<NatsConnection> {
+  return connect({
+    servers: serverList(options.servers),
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    timeout: options.connectTimeoutMs ?? 10_000,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.pass !== undefined ? { pass: options.pass } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+  });
+}
