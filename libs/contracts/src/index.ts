@@ -5,6 +5,4 @@ export * from './subjects';
 export * from './fencing';
 export * from './state-machines';
 export * from './examples';
-export * from './models';
-export * from './nodes';
 export * from './sources';
