@@ -6,3 +6,4 @@ export * from './fencing';
 export * from './state-machines';
 export * from './examples';
 export * from './sources';
+export * from './nodes';

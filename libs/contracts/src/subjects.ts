@@ -11,8 +11,10 @@ export const DEFAULT_SUBJECT_ROOT = 'dln';
 export const ControlPattern = {
   /** node -> am: register a node (request, NodeRegistration -> NodeRegistrationAck). */
   nodeRegister: 'am.nodes.register',
-  /** node -> am: heartbeat (event, NodeHeartbeat). */
+  /** node -> am: heartbeat (request, NodeHeartbeat -> NodeHeartbeatReply). */
   nodeHeartbeat: 'am.nodes.heartbeat',
+  /** node -> am: a role process ended (request, RoleExitReport -> RoleExitAck). */
+  roleExit: 'am.roles.exit',
   /** any -> am: list the model catalogue (request). */
   modelCatalogue: 'am.models.catalogue',
   /** any -> ingest: describe a source (request, SourceLookup -> SourceDescription). */
