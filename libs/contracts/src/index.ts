@@ -5,5 +5,6 @@ export * from './subjects';
 export * from './fencing';
 export * from './state-machines';
 export * from './examples';
-export * from './sources';
+export * from './models';
 export * from './nodes';
+export * from './sources';
