@@ -257,6 +257,18 @@ export function countModelParameters(spec: ModelSpec, schema: OutputSchema): num
   }
 }
 
+function declaredInputWidth(layer: LayerConfig): number | undefined {
+  switch (layer.className) {
+    case 'Dense':
+    case 'BatchNormalization':
+      return layer.config.inputShape?.[0] ?? layer.config.batchInputShape?.[1];
+    case 'LayerNormalization':
+      return layer.config.inputShape?.[0];
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Checks a (parsed) model spec against the output schema of the pipeline version it will train
  * on, and returns every problem with its path (empty when the spec fits).
@@ -293,8 +305,7 @@ export function checkModelSpec(
   }
   if (spec.kind === 'layers') {
     spec.layers.forEach((layer, index) => {
-      if (!('inputShape' in layer.config || 'batchInputShape' in layer.config)) return;
-      const declared = layer.config.inputShape?.[0] ?? layer.config.batchInputShape?.[1];
+      const declared = declaredInputWidth(layer);
       if (declared === undefined) return;
       if (index > 0) {
         at(`layers.${index}.config`, 'only the first layer may declare an input shape');
