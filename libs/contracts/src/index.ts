@@ -8,3 +8,4 @@ export * from './examples';
 export * from './models';
 export * from './nodes';
 export * from './sources';
+export * from './pipelines';
