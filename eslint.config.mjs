@@ -41,11 +41,11 @@ export default tseslint.config(
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra'] },
             {
               sourceTag: 'type:platform',
-              onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra', 'type:platform'],
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra', 'type:platform', 'type:testing'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra', 'type:platform'],
+              onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra', 'type:platform', 'type:testing'],
             },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:infra', 'type:logic'] },
             {

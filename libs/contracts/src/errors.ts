@@ -2,6 +2,7 @@
 export const ErrorCode = {
   InvalidRequest: 'INVALID_REQUEST',
   InvalidName: 'INVALID_NAME',
+  Unauthorized: 'UNAUTHORIZED',
   UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
   NotFound: 'NOT_FOUND',
@@ -17,6 +18,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 const HTTP_STATUS: Record<ErrorCode, number> = {
   INVALID_REQUEST: 400,
   INVALID_NAME: 400,
+  UNAUTHORIZED: 401,
   UNSUPPORTED_MEDIA_TYPE: 415,
   PAYLOAD_TOO_LARGE: 413,
   NOT_FOUND: 404,

@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 import tsconfig from './tsconfig.base.json';
 
 const alias = Object.fromEntries(
-  Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => [name, resolve(__dirname, target as string)]),
+  Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => [name, resolve(import.meta.dirname, target as string)]),
 );
 
 const swcPlugin = swc.vite({ module: { type: 'es6' } });

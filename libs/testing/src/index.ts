@@ -1,0 +1,5 @@
+export * from './names';
+export * from './wait';
+export * from './nats-server';
+export * from './nats-cleanup';
+export * from './service-process';
