@@ -1,2 +1,5 @@
 export * from './clock';
 export * from './node-registry';
+export * from './role-ipc';
+export * from './role-supervisor';
+export * from './role-process';
