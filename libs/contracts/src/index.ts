@@ -9,3 +9,5 @@ export * from './models';
 export * from './nodes';
 export * from './sources';
 export * from './pipelines';
+export * from './jobs';
+export * from './training';

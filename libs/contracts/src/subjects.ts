@@ -21,6 +21,10 @@ export const ControlPattern = {
   sourceDescribe: 'ingest.sources.describe',
   /** producer -> ingest: ingest records into any source (request, records -> IngestAck). */
   ingestRecords: 'ingest.records.*',
+  /** role -> am: job role reports (event, RoleReport), any job. */
+  jobReports: 'jobs.*.reports',
+  /** worker -> am: end of an epoch; the reply says whether to go on (request). */
+  epochGate: 'am.jobs.epoch-gate',
   /** any -> feature: describe a fitted pipeline version (request). */
   pipelineDescribe: 'feature.pipelines.describe',
   /** am -> feature: fit and materialize a pipeline (request). */
@@ -103,6 +107,11 @@ export class Subjects {
   /** Job lifecycle events (state transitions, progress). */
   jobEvents(jobId: string): string {
     return `${this.root}.jobs.${token('job id', jobId)}.events`;
+  }
+
+  /** Role reports of one job (RoleReport events, to the AM). */
+  jobReports(jobId: string): string {
+    return `${this.root}.jobs.${token('job id', jobId)}.reports`;
   }
 
   jobEventsAll(): string {

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { fencingTokenSchema } from './fencing';
+import { modelSpecSchema, trainingSettingsSchema, EarlyStoppingMetric } from './models';
+import { resourceName } from './names';
+import { JobState, RoleState } from './state-machines';
+
+export const JOB_LIMITS = { maxWorkers: 64, maxPs: 16, maxSchedulingSeconds: 86_400 } as const;
+
+/** Which examples a job trains on: a materialized version, or a pipeline the AM prepares first. */
+export const jobExamplesSchema = z.union([
+  z.strictObject({ pipeline: resourceName, version: z.number().int().positive() }),
+  z.strictObject({ pipeline: resourceName }),
+]);
+
+/** Automatic promotion of a new version: not when its metric is worse than the default's by more than `margin`. */
+export const promotionPolicySchema = z.strictObject({
+  metric: EarlyStoppingMetric.default('loss'),
+  margin: z.number().min(0).max(1e6).default(0.01),
+});
+
+/** `POST /v1/jobs`. */
+export const jobSpecSchema = z.strictObject({
+  name: resourceName,
+  mode: z.literal('batch').default('batch'),
+  examples: jobExamplesSchema,
+  model: modelSpecSchema,
+  training: trainingSettingsSchema,
+  cluster: z.strictObject({
+    workers: z.number().int().min(1).max(JOB_LIMITS.maxWorkers),
+    ps: z.number().int().min(1).max(JOB_LIMITS.maxPs),
+  }),
+  output: z.strictObject({ model: resourceName, promotion: promotionPolicySchema.optional() }),
+  scheduling: z
+    .strictObject({ timeoutSeconds: z.number().int().min(1).max(JOB_LIMITS.maxSchedulingSeconds).default(300) })
+    .default({ timeoutSeconds: 300 }),
+});
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+
+/** Evaluation on the validation split; absent metrics do not apply to the label kind. */
+export const evaluationMetricsSchema = z.strictObject({
+  loss: z.number(),
+  auc: z.number().min(0).max(1).optional(),
+  accuracy: z.number().min(0).max(1).optional(),
+  mae: z.number().min(0).optional(),
+  rmse: z.number().min(0).optional(),
+  examples: z.number().int().min(0),
+});
+export type EvaluationMetrics = z.infer<typeof evaluationMetricsSchema>;
+
+export const jobProgressSchema = z.object({
+  epoch: z.number().int().min(0),
+  step: z.number().int().min(0),
+  loss: z.number().nullable(),
+  examplesPerSecond: z.number().min(0).nullable(),
+  examplesSeen: z.number().int().min(0),
+});
+export type JobProgress = z.infer<typeof jobProgressSchema>;
+
+export const roleViewSchema = z.object({
+  role: z.string(),
+  state: z.enum(Object.values(RoleState) as [RoleState, ...RoleState[]]),
+  nodeId: z.string().nullable(),
+  attempt: z.number().int().min(0),
+  reason: z.string().nullable(),
+});
+export type RoleView = z.infer<typeof roleViewSchema>;
+
+/** `GET /v1/jobs/{id}`. */
+export const jobViewSchema = z.object({
+  id: resourceName,
+  name: resourceName,
+  state: z.enum(Object.values(JobState) as [JobState, ...JobState[]]),
+  reason: z.string().nullable(),
+  generation: z.number().int().min(0),
+  spec: jobSpecSchema,
+  pipelineVersion: z.number().int().positive().nullable(),
+  roles: z.array(roleViewSchema),
+  progress: jobProgressSchema,
+  validation: z.array(z.object({ epoch: z.number().int().min(0), metrics: evaluationMetricsSchema })),
+  modelVersion: z.number().int().positive().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type JobView = z.infer<typeof jobViewSchema>;
+
+/** One row of `GET /v1/jobs/{id}/events` and one message on Subjects.jobEvents(id). */
+export const jobEventSchema = z.object({
+  jobId: resourceName,
+  seq: z.number().int().min(0),
+  at: z.string(),
+  type: z.enum(['job-state', 'role-state', 'progress', 'evaluation', 'checkpoint', 'model-version', 'info']),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  role: z.string().nullable(),
+  detail: z.record(z.string(), z.unknown()),
+});
+export type JobEvent = z.infer<typeof jobEventSchema>;
+
+export { fencingTokenSchema as jobFencingTokenSchema };

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { evaluationMetricsSchema } from './jobs';
+import { fencingTokenSchema } from './fencing';
+import { outputSchemaSchema } from './examples';
+import { modelSpecSchema, parameterLayoutSchema, trainingSettingsSchema } from './models';
+import { resourceName } from './names';
+
+/** Role entry modules the nodes ship (AssignRoleCommand.entry). */
+export const RoleEntry = { Worker: 'worker-role', ParameterServer: 'ps-role' } as const;
+export type RoleEntry = (typeof RoleEntry)[keyof typeof RoleEntry];
+
+/**
+ * What the AM hands every role of a job (AssignRoleCommand.config): the whole layout, so nobody
+ * configures an address. Workers read the training examples whose record id falls in their
+ * split (`workerSplitOf(recordId, workers) === index`, in @dln/training); shards hold `parameters.variables` with
+ * `shard === index`.
+ */
+export const roleConfigSchema = z.strictObject({
+  token: fencingTokenSchema,
+  kind: z.enum(['worker', 'ps']),
+  index: z.number().int().min(0),
+  subjectRoot: resourceName,
+  jobName: resourceName,
+  workers: z.number().int().min(1),
+  shards: z.number().int().min(1),
+  model: modelSpecSchema,
+  training: trainingSettingsSchema,
+  outputSchema: outputSchemaSchema,
+  parameters: parameterLayoutSchema,
+  examples: z.strictObject({
+    pipeline: resourceName,
+    version: z.number().int().positive(),
+    trainCount: z.number().int().min(0),
+    validationCount: z.number().int().min(0),
+  }),
+  /** Restore from this checkpoint manifest instead of initializing (ps), or resume position (worker). */
+  restoreFrom: z.string().max(512).nullable(),
+  outputModel: resourceName,
+});
+export type RoleConfig = z.infer<typeof roleConfigSchema>;
+
+/** role -> am, on Subjects.jobReports(jobId). Events; the AM never blocks a role on them. */
+export const roleReportSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('started'), token: fencingTokenSchema }),
+  z.strictObject({
+    type: z.literal('progress'),
+    token: fencingTokenSchema,
+    epoch: z.number().int().min(0),
+    step: z.number().int().min(0),
+    loss: z.number().nullable(),
+    examples: z.number().int().min(0),
+    examplesPerSecond: z.number().min(0),
+  }),
+  z.strictObject({
+    type: z.literal('evaluation'),
+    token: fencingTokenSchema,
+    epoch: z.number().int().min(0),
+    metrics: evaluationMetricsSchema,
+  }),
+  z.strictObject({
+    type: z.literal('checkpoint'),
+    token: fencingTokenSchema,
+    shard: z.number().int().min(0),
+    step: z.number().int().min(0),
+    updateCount: z.number().int().min(0),
+    object: z.string().min(1).max(512),
+  }),
+  z.strictObject({
+    type: z.literal('exported'),
+    token: fencingTokenSchema,
+    /** Object Store (bucket Subjects.bucket('models')) names of the artifact's blobs. */
+    objects: z.array(z.string().min(1).max(512)).min(1).max(1024),
+    metrics: evaluationMetricsSchema,
+    trainExamples: z.number().int().min(0),
+    finite: z.boolean(),
+  }),
+  z.strictObject({ type: z.literal('finished'), token: fencingTokenSchema }),
+  z.strictObject({
+    type: z.literal('failed'),
+    token: fencingTokenSchema,
+    reason: z.string().max(2000),
+    retryable: z.boolean(),
+  }),
+]);
+export type RoleReport = z.infer<typeof roleReportSchema>;
+
+/** worker -> am at the end of each epoch (request): may the workers go on? */
+export const epochGateRequestSchema = z.strictObject({ token: fencingTokenSchema, epoch: z.number().int().min(0) });
+export type EpochGateRequest = z.infer<typeof epochGateRequestSchema>;
+export const epochGateReplySchema = z.strictObject({ proceed: z.boolean(), reason: z.string().nullable() });
+export type EpochGateReply = z.infer<typeof epochGateReplySchema>;
+
+/**
+ * Binary ps messages carry this header (length-prefixed JSON) before their float32 payload.
+ * Pull: request header only; reply header + the shard's parameters chunk. Push: request header
+ * + a gradient chunk (already multiplied by nothing: the mean gradient of `count` examples);
+ * reply header only. Large vectors are split into `chunks` parts at `offset` (in floats).
+ */
+export const psHeaderSchema = z.strictObject({
+  token: fencingTokenSchema,
+  shard: z.number().int().min(0),
+  step: z.number().int().min(0),
+  count: z.number().int().min(0),
+  chunk: z.number().int().min(0),
+  chunks: z.number().int().min(1),
+  offset: z.number().int().min(0),
+  total: z.number().int().min(0),
+});
+export type PsHeader = z.infer<typeof psHeaderSchema>;
+
+/** The checkpoint manifest the AM writes last, once every shard has stored its part. */
+export const checkpointManifestSchema = z.strictObject({
+  jobId: resourceName,
+  generation: z.number().int().min(0),
+  step: z.number().int().min(0),
+  createdAt: z.string(),
+  shards: z.array(
+    z.strictObject({ shard: z.number().int().min(0), object: z.string(), updateCount: z.number().int().min(0) }),
+  ),
+  variables: parameterLayoutSchema.shape.variables,
+  optimizer: z.string(),
+  workerPositions: z.array(z.strictObject({ worker: z.number().int().min(0), epoch: z.number().int(), step: z.number().int() })),
+});
+export type CheckpointManifest = z.infer<typeof checkpointManifestSchema>;
+
+/** A catalogued model version (AM's SQL; ControlPattern.modelCatalogue; announcements). */
+export const modelVersionSchema = z.object({
+  model: resourceName,
+  version: z.number().int().positive(),
+  jobId: resourceName,
+  pipeline: resourceName,
+  pipelineVersion: z.number().int().positive(),
+  objects: z.array(z.string()),
+  metrics: evaluationMetricsSchema,
+  isDefault: z.boolean(),
+  pinned: z.boolean(),
+  createdAt: z.string(),
+});
+export type ModelVersion = z.infer<typeof modelVersionSchema>;
+
+export const modelCatalogueRequestSchema = z.strictObject({ model: resourceName.optional() });
+export const modelCatalogueSchema = z.object({ versions: z.array(modelVersionSchema) });
+export type ModelCatalogue = z.infer<typeof modelCatalogueSchema>;
+
+/** Published on Subjects.modelAnnouncements() when a version is added, promoted or pinned. */
+export const modelAnnouncementSchema = z.object({
+  model: resourceName,
+  version: z.number().int().positive(),
+  defaultVersion: z.number().int().positive().nullable(),
+  change: z.enum(['added', 'promoted', 'pinned', 'unpinned']),
+});
+export type ModelAnnouncement = z.infer<typeof modelAnnouncementSchema>;
