@@ -70,6 +70,8 @@ const epsilon = z.number().gt(0).max(1);
 /**
  * One TensorFlow.js layer in its serialized form (`{className, config}`), limited to the layers
  * that make sense on a dense tabular slice. Names and initializers are set by the model builder.
+ * No BatchNormalization: its moving statistics are not trainable variables, so the parameter
+ * servers could not keep them consistent across workers.
  */
 export const layerConfigSchema = z.discriminatedUnion('className', [
   z.strictObject({
@@ -89,15 +91,6 @@ export const layerConfigSchema = z.discriminatedUnion('className', [
   z.strictObject({
     className: z.literal('Activation'),
     config: z.strictObject({ activation: Activation }),
-  }),
-  z.strictObject({
-    className: z.literal('BatchNormalization'),
-    config: z.strictObject({
-      momentum: z.number().min(0).lt(1).optional(),
-      epsilon: epsilon.optional(),
-      inputShape: inputShape.optional(),
-      batchInputShape: batchInputShape.optional(),
-    }),
   }),
   z.strictObject({
     className: z.literal('LayerNormalization'),
@@ -217,7 +210,7 @@ export function outputUnits(schema: OutputSchema): number {
   return schema.label.kind === 'class' ? schema.label.classes.length : 1;
 }
 
-/** Trainable parameter count of a spec on a schema (an upper bound for `layers` with norms). */
+/** Trainable parameter count of a spec on a schema . */
 export function countModelParameters(spec: ModelSpec, schema: OutputSchema): number {
   const out = outputUnits(schema);
   switch (spec.kind) {
@@ -245,10 +238,7 @@ export function countModelParameters(spec: ModelSpec, schema: OutputSchema): num
         if (layer.className === 'Dense') {
           count += (width + (layer.config.useBias === false ? 0 : 1)) * layer.config.units;
           width = layer.config.units;
-        } else if (
-          layer.className === 'BatchNormalization' ||
-          layer.className === 'LayerNormalization'
-        ) {
+        } else if (layer.className === 'LayerNormalization') {
           count += 2 * width;
         }
       }
@@ -260,7 +250,6 @@ export function countModelParameters(spec: ModelSpec, schema: OutputSchema): num
 function declaredInputWidth(layer: LayerConfig): number | undefined {
   switch (layer.className) {
     case 'Dense':
-    case 'BatchNormalization':
       return layer.config.inputShape?.[0] ?? layer.config.batchInputShape?.[1];
     case 'LayerNormalization':
       return layer.config.inputShape?.[0];
