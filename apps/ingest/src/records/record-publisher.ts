@@ -1,0 +1,80 @@
+import { RecordHeader, Subjects } from '@dln/contracts';
+import { natsHeaders, type JetStreamClient } from '@dln/messaging';
+import type { PreparedRecord } from '@dln/records';
+import type { PubAck } from '@nats-io/jetstream';
+
+export interface PublishCounts {
+  stored: number;
+  duplicates: number;
+}
+
+/** Some records of a request reached the stream before publishing failed; a retry with the same ids is safe. */
+export class PartialPublishError extends Error {
+  constructor(
+    readonly counts: PublishCounts,
+    readonly attempted: number,
+    cause: unknown,
+  ) {
+    super(`publishing failed after ${counts.stored + counts.duplicates} of ${attempted} records`, {
+      cause,
+    });
+    this.name = 'PartialPublishError';
+  }
+}
+
+/**
+ * Publishes prepared records, one JetStream message each, with up to `inFlight` acks outstanding.
+ * The window is a counter refilled from each ack callback: no per-record await and no
+ * Promise.race over the pending set (which costs O(inFlight) per message).
+ */
+export function publishRecords(
+  js: JetStreamClient,
+  subjects: Subjects,
+  source: string,
+  partitions: number,
+  records: readonly PreparedRecord[],
+  inFlight: number,
+): Promise<PublishCounts> {
+  const partitionSubjects = Array.from({ length: partitions }, (_, p) => subjects.raw(source, p));
+  const msgIdPrefix = `${source}:`;
+  const counts: PublishCounts = { stored: 0, duplicates: 0 };
+  if (records.length === 0) return Promise.resolve(counts);
+
+  return new Promise<PublishCounts>((resolve, reject) => {
+    let next = 0;
+    let pending = 0;
+    let failure: unknown;
+    const settle = (): void => {
+      if (pending > 0) return;
+      if (failure !== undefined) reject(new PartialPublishError(counts, records.length, failure));
+      else if (next >= records.length) resolve(counts);
+    };
+    const onAck = (ack: PubAck): void => {
+      pending -= 1;
+      if (ack.duplicate) counts.duplicates += 1;
+      else counts.stored += 1;
+      pump();
+    };
+    const onError = (err: unknown): void => {
+      pending -= 1;
+      failure ??= err;
+      settle();
+    };
+    const pump = (): void => {
+      while (pending < inFlight && next < records.length && failure === undefined) {
+        const record = records[next] as PreparedRecord;
+        next += 1;
+        pending += 1;
+        const headers = natsHeaders();
+        headers.set(RecordHeader.recordId, record.id);
+        const subject = partitionSubjects[record.partition] as string;
+        js.publish(subject, record.payload, { msgID: msgIdPrefix + record.id, headers }).then(
+          onAck,
+          onError,
+        );
+      }
+      settle();
+    };
+    pump();
+  });
+}
