@@ -28,6 +28,7 @@ describe('Subjects', () => {
       assertSubject(s.rawAll(name), true);
       assertSubject(s.examples(name, 2, 'train'), false);
       assertSubject(s.examplesAll(name, 2), true);
+      assertSubject(s.examplesEveryVersion(name), true);
       assertSubject(s.nodeCommands(name), false);
       assertSubject(s.jobEvents(name), false);
       assertSubject(s.psPull(name, 0), false);

@@ -95,6 +95,11 @@ export class Subjects {
     return `${this.root}.examples.${token('pipeline', pipeline)}.${integerToken('version', version)}.*`;
   }
 
+  /** Every version and split of a pipeline's examples: the subjects of its examples stream. */
+  examplesEveryVersion(pipeline: string): string {
+    return `${this.root}.examples.${token('pipeline', pipeline)}.>`;
+  }
+
   examplesStream(pipeline: string): string {
     return `${streamToken(this.root)}_EX_${token('pipeline', pipeline)}`;
   }
