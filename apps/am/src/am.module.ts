@@ -1,6 +1,8 @@
+import { AM_ENTITIES, AM_MIGRATIONS } from '@dln/persistence';
 import { PlatformModule } from '@dln/platform';
 import { DynamicModule, Module } from '@nestjs/common';
 import type { AmConfig } from './am.config';
+import { NodesModule } from './nodes/nodes.module';
 
 /** The application manager: node registry, jobs, failover (see ARCHITECTURE.md). */
 @Module({})
@@ -16,9 +18,14 @@ export class AmModule {
             databaseUrl: config.DATABASE_URL,
             dataDir: config.DATA_DIR,
             schema: config.DB_SCHEMA,
-            entities: [],
-            migrations: [],
+            entities: AM_ENTITIES,
+            migrations: AM_MIGRATIONS,
           },
+        }),
+        NodesModule.forRoot({
+          heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
+          lossAfterMissed: config.NODE_LOSS_AFTER_MISSED,
+          sweepIntervalMs: config.NODE_SWEEP_INTERVAL_MS,
         }),
       ],
     };

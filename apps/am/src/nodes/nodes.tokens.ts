@@ -1,0 +1,11 @@
+import type { Clock } from '@dln/cluster';
+
+/** DI token of the registry's liveness settings (from the am config). */
+export const NODE_REGISTRY_SETTINGS = Symbol('NODE_REGISTRY_SETTINGS');
+
+export interface NodeRegistrySettings {
+  heartbeatIntervalMs: number;
+  lossAfterMissed: number;
+  sweepIntervalMs: number;
+  clock?: Clock;
+}
