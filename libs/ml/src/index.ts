@@ -9,3 +9,4 @@ export * from './gradients';
 export * from './metrics';
 export * from './tensor-codec';
 export * from './chunks';
+export * from './optimizer-state';
