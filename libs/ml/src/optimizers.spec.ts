@@ -29,7 +29,7 @@ function withTfjs(
   const variable = tf.variable(tf.tensor1d(initial));
   for (const g of gradients) {
     const grad = tf.tensor1d(g);
-    optimizer.applyGradients({ [variable.name]: grad });
+    optimizer.applyGradients([{ name: variable.name, tensor: grad }]);
     grad.dispose();
   }
   const result = variable.dataSync().slice() as Float32Array;
