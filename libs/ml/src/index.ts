@@ -10,3 +10,7 @@ export * from './metrics';
 export * from './tensor-codec';
 export * from './chunks';
 export * from './optimizer-state';
+export * from './batching';
+export * from './reference-training';
+export * from './reference-fixtures';
+export * from './random';

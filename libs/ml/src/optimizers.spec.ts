@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { OptimizerSettings, optimizerSettingsSchema } from '@dln/contracts';
 import { createOptimizer } from './optimizers';
 import { decodeOptimizerState, encodeOptimizerState } from './optimizer-state';
-import { mulberry32 } from './reference-fixtures';
+import { mulberry32 } from './random';
 
 const SIZE = 2000;
 const STEPS = 6;

@@ -1,5 +1,6 @@
 import { modelSpecSchema, ModelSpec, OutputSchema } from '@dln/contracts';
 import { ExampleBatch } from './batch';
+import { mulberry32 } from './random';
 
 /** The reference model of shared/PERFORMANCE.md: 64 -> 256 relu -> 128 relu -> 1 sigmoid. */
 export const REFERENCE_MLP: ModelSpec = modelSpecSchema.parse({ kind: 'mlp', hidden: [256, 128] });
@@ -12,18 +13,6 @@ export function denseBinarySchema(width: number): OutputSchema {
     denseWidth: width,
     ids: [],
     label: { kind: 'binary' },
-  };
-}
-
-/** A small deterministic PRNG (mulberry32) for synthetic data and shuffles. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
