@@ -107,7 +107,7 @@ describe('trainReference', () => {
         for (const push of pushes) {
           const part = packShard(layout, index, push.gradients);
           for (let i = 0; i < combined.length; i += 1)
-            combined[i] += (part[i]! * push.exampleCount) / count;
+            combined[i] = combined[i]! + (part[i]! * push.exampleCount) / count;
         }
         shard.optimizer.apply(shard.params, combined);
       });
