@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ingestOptionsSchema, sourceDeclarationSchema, ValidationError } from '@dln/contracts';
 import { parseBody } from './body';
 import { fnv1a32 } from './hash';
-import { prepareRecords, reportRejections } from './prepare';
+import { prepareRecords, RecordPreparer, reportRejections } from './prepare';
 
 const flights = sourceDeclarationSchema.parse({
   name: 'flights',
@@ -95,5 +95,18 @@ describe('prepareRecords', () => {
       ['5', '{"n":1,"key":5}'],
       ['6', '{"n":2,"key":6}'],
     ]);
+  });
+});
+
+describe('RecordPreparer', () => {
+  it('prepares one record per call, collecting refusals as it goes', () => {
+    const items = parseBody('[{"key":"a","n":1},{"n":2},{"key":"c","n":3}]', 'json');
+    const preparer = new RecordPreparer(keyed, items, options({}));
+    expect(preparer.next()?.id).toBe('a');
+    expect(preparer.refused).toEqual([]);
+    expect(preparer.next()?.id).toBe('c');
+    expect(preparer.refused.map((r) => r.index)).toEqual([1]);
+    expect(preparer.next()).toBeUndefined();
+    expect(preparer.next()).toBeUndefined();
   });
 });

@@ -10,7 +10,7 @@ import {
 } from '@dln/contracts';
 import { BodyItem } from './body';
 import { partitionOf } from './hash';
-import { compileRecordValidator } from './validator';
+import { compileRecordValidator, RecordValidator } from './validator';
 
 /** A valid record ready to publish: its id, partition and JSON body (the stored raw record). */
 export interface PreparedRecord {
@@ -62,72 +62,94 @@ export function resolveIdMode(
 }
 
 /**
- * Validates and normalizes the items of one request into stored raw records (see the format in
- * the contracts' sources.ts): the id from the id field or `idOffset + index`, the partition
- * from the partition key, and the JSON payload, serialized once here.
+ * Validates and normalizes the items of one request, one at a time, into stored raw records (see
+ * the format in the contracts' sources.ts): the id from the id field or `idOffset + index`, the
+ * partition from the partition key, and the JSON payload, serialized once here. Lazy, so that a
+ * publisher can start sending the first records while the rest are still being checked.
  */
-export function prepareRecords(
-  decl: SourceDeclaration,
-  items: readonly BodyItem[],
-  options: IngestOptions,
-): PreparedBatch {
-  const mode = resolveIdMode(decl, options);
-  const idField = effectiveIdField(decl);
-  const generateAsNumber = decl.fields.some(
-    (f) => f.name === idField && f.type === FieldType.Integer,
-  );
-  const validate = compileRecordValidator(decl, mode === 'row' ? idField : undefined);
-  const partitionKey = decl.partitionKey;
-  const records: PreparedRecord[] = [];
-  const refused: RefusedRecord[] = [];
+export class RecordPreparer {
+  /** Refused so far (all of them once `next()` has returned undefined). */
+  readonly refused: RefusedRecord[] = [];
+  private position = 0;
+  private readonly mode: 'field' | 'row';
+  private readonly idField: string;
+  private readonly generateAsNumber: boolean;
+  private readonly validate: RecordValidator;
 
-  const refuse = (item: BodyItem, field: string | null, reason: string): void => {
-    refused.push({
+  constructor(
+    private readonly decl: SourceDeclaration,
+    private readonly items: readonly BodyItem[],
+    private readonly options: IngestOptions,
+  ) {
+    this.mode = resolveIdMode(decl, options);
+    this.idField = effectiveIdField(decl);
+    this.generateAsNumber = decl.fields.some(
+      (f) => f.name === this.idField && f.type === FieldType.Integer,
+    );
+    this.validate = compileRecordValidator(decl, this.mode === 'row' ? this.idField : undefined);
+  }
+
+  /** The next valid record, or undefined when every item has been looked at. */
+  next(): PreparedRecord | undefined {
+    while (this.position < this.items.length) {
+      const item = this.items[this.position] as BodyItem;
+      this.position += 1;
+      const record = this.prepare(item);
+      if (record) return record;
+    }
+    return undefined;
+  }
+
+  private prepare(item: BodyItem): PreparedRecord | undefined {
+    if (item.error !== undefined) return this.refuse(item, null, item.error);
+    const outcome = this.validate(item.value, item.textValues);
+    if (outcome.problem) return this.refuse(item, outcome.problem.field, outcome.problem.reason);
+    const record: RawRecord = outcome.record;
+    let id: string;
+    if (this.mode === 'row') {
+      const number = this.options.idOffset + item.index;
+      if (!Number.isSafeInteger(number))
+        return this.refuse(item, this.idField, 'idOffset + row number exceeds 2^53');
+      id = String(number);
+      record[this.idField] = this.generateAsNumber ? number : id;
+    } else {
+      id = String(record[this.idField]);
+      const problem = idProblem(id);
+      if (problem) return this.refuse(item, this.idField, problem);
+    }
+    const key =
+      this.decl.partitionKey === undefined ? null : (record[this.decl.partitionKey] ?? null);
+    return {
+      index: item.index,
+      id,
+      partition: partitionOf(key, this.decl.partitions),
+      payload: JSON.stringify(record),
+    };
+  }
+
+  private refuse(item: BodyItem, field: string | null, reason: string): undefined {
+    this.refused.push({
       index: item.index,
       ...(item.line === undefined ? {} : { line: item.line }),
       field,
       reason,
       value: item.value,
     });
-  };
-
-  for (const item of items) {
-    if (item.error !== undefined) {
-      refuse(item, null, item.error);
-      continue;
-    }
-    const outcome = validate(item.value, item.textValues);
-    if (outcome.problem) {
-      refuse(item, outcome.problem.field, outcome.problem.reason);
-      continue;
-    }
-    const record: RawRecord = outcome.record;
-    let id: string;
-    if (mode === 'row') {
-      const number = options.idOffset + item.index;
-      if (!Number.isSafeInteger(number)) {
-        refuse(item, idField, 'idOffset + row number exceeds 2^53');
-        continue;
-      }
-      id = String(number);
-      record[idField] = generateAsNumber ? number : id;
-    } else {
-      id = String(record[idField]);
-      const problem = idProblem(id);
-      if (problem) {
-        refuse(item, idField, problem);
-        continue;
-      }
-    }
-    const key = partitionKey === undefined ? null : (record[partitionKey] ?? null);
-    records.push({
-      index: item.index,
-      id,
-      partition: partitionOf(key, decl.partitions),
-      payload: JSON.stringify(record),
-    });
+    return undefined;
   }
-  return { records, refused };
+}
+
+/** Prepares every item at once (atomic requests must know of any refusal before storing). */
+export function prepareRecords(
+  decl: SourceDeclaration,
+  items: readonly BodyItem[],
+  options: IngestOptions,
+): PreparedBatch {
+  const preparer = new RecordPreparer(decl, items, options);
+  const records: PreparedRecord[] = [];
+  for (let record = preparer.next(); record !== undefined; record = preparer.next())
+    records.push(record);
+  return { records, refused: preparer.refused };
 }
 
 /** The rejections as reported to clients: without values, at most `maxReportedRejections`. */

@@ -78,3 +78,39 @@ describe('zoneOffsetMs', () => {
     expect(zoneOffsetMs('UTC', Date.UTC(2021, 6, 1, 0, 0, 0, 500))).toBe(0);
   });
 });
+
+describe('parseTimestamp fast and general paths', () => {
+  it('agree with Date.UTC over many dates, leap days and far years', () => {
+    const cases: [number, number, number, number, number, number][] = [
+      [1970, 1, 1, 0, 0, 0],
+      [1969, 12, 31, 23, 59, 59],
+      [1900, 2, 28, 12, 0, 0],
+      [2000, 2, 29, 1, 2, 3],
+      [2024, 2, 29, 23, 59, 59],
+      [1600, 3, 1, 0, 0, 0],
+      [9999, 12, 31, 23, 59, 59],
+      [1, 1, 1, 0, 0, 0],
+    ];
+    const pad = (v: number, n = 2) => String(v).padStart(n, '0');
+    for (const [y, mo, d, h, mi, s] of cases) {
+      const utc = new Date(Date.UTC(2000, mo - 1, d, h, mi, s));
+      utc.setUTCFullYear(y);
+      const date = `${pad(y, 4)}-${pad(mo)}-${pad(d)}`;
+      expect(parseTimestamp(`${date}T${pad(h)}:${pad(mi)}:${pad(s)}`), date).toBe(utc.getTime());
+      expect(
+        parseTimestamp(`${date.replace(/-/g, '/')} ${pad(h)}:${pad(mi)}:${pad(s)}`),
+        date,
+      ).toBe(utc.getTime());
+      expect(parseTimestamp(`${date}T${pad(h)}:${pad(mi)}:${pad(s)}.000Z`), date).toBe(
+        utc.getTime(),
+      );
+    }
+    expect(() => parseTimestamp('1900/02/29 00:00')).toThrow(/no such day/);
+    expect(() => parseTimestamp('2001/00/10')).toThrow(/out of range/);
+    expect(() => parseTimestamp('2001/01/00')).toThrow(/no such day/);
+    expect(() => parseTimestamp('2001/01-01')).toThrow(TimestampError);
+    expect(() => parseTimestamp('2001/01/01T06:55')).toThrow(TimestampError);
+    expect(() => parseTimestamp('2001-01-01x06:55')).toThrow(TimestampError);
+    expect(() => parseTimestamp('2001/01/01 06:5x')).toThrow(TimestampError);
+  });
+});

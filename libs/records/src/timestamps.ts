@@ -73,6 +73,23 @@ function int(text: string | undefined, fallback: number): number {
   return text === undefined ? fallback : Number(text);
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isLeap(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra =
+    yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
 function wallClock(
   y: number,
   mo: number,
@@ -84,11 +101,50 @@ function wallClock(
 ): number {
   if (mo < 1 || mo > 12 || h > 23 || mi > 59 || s > 59)
     throw new TimestampError('date or time out of range');
-  const date = new Date(Date.UTC(2000, mo - 1, d, h, mi, s, ms));
-  date.setUTCFullYear(y);
-  if (date.getUTCDate() !== d || date.getUTCMonth() !== mo - 1)
-    throw new TimestampError('no such day');
-  return date.getTime();
+  const monthDays = mo === 2 && isLeap(y) ? 29 : (DAYS_IN_MONTH[mo - 1] ?? 0);
+  if (d < 1 || d > monthDays) throw new TimestampError('no such day');
+  return daysFromCivil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + ms;
+}
+
+/** Two or four ASCII digits at `at` as a number, or -1. */
+function digitsAt(text: string, at: number, count: 2 | 4): number {
+  let value = 0;
+  for (let i = at; i < at + count; i += 1) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    value = value * 10 + c;
+  }
+  return value;
+}
+
+/**
+ * The common zone-less forms without a regex: `YYYY/MM/DD`, `YYYY-MM-DD`, then optionally
+ * ` HH:MM` or `THH:MM` (`-` form) and `:SS`. Undefined when the text has another shape.
+ */
+function fastWallClock(text: string): number | undefined {
+  const length = text.length;
+  if (length !== 10 && length !== 16 && length !== 19) return undefined;
+  const sep = text.charCodeAt(4);
+  if ((sep !== 47 && sep !== 45) || text.charCodeAt(7) !== sep) return undefined;
+  const y = digitsAt(text, 0, 4);
+  const mo = digitsAt(text, 5, 2);
+  const d = digitsAt(text, 8, 2);
+  if (y < 0 || mo < 0 || d < 0) return undefined;
+  let h = 0;
+  let mi = 0;
+  let s = 0;
+  if (length > 10) {
+    const t = text.charCodeAt(10);
+    if (!(t === 32 || (t === 84 && sep === 45)) || text.charCodeAt(13) !== 58) return undefined;
+    h = digitsAt(text, 11, 2);
+    mi = digitsAt(text, 14, 2);
+    if (length === 19) {
+      if (text.charCodeAt(16) !== 58) return undefined;
+      s = digitsAt(text, 17, 2);
+    }
+    if (h < 0 || mi < 0 || s < 0) return undefined;
+  }
+  return wallClock(y, mo, d, h, mi, s, 0);
 }
 
 function zoneOffsetFromText(zone: string): number {
@@ -103,6 +159,9 @@ function zoneOffsetFromText(zone: string): number {
 
 /** Parses `text` into epoch milliseconds; throws TimestampError naming the problem. */
 export function parseTimestamp(text: string, timeZone?: string): number {
+  const fast = fastWallClock(text);
+  if (fast !== undefined)
+    return timeZone === undefined || timeZone === 'UTC' ? fast : wallTimeToUtc(fast, timeZone);
   const iso = ISO.exec(text);
   const match = iso ?? SLASHED.exec(text);
   if (!match) throw new TimestampError('must be ISO 8601 or "YYYY/MM/DD HH:MM[:SS]"');

@@ -1,13 +1,20 @@
 import { DlnError, ErrorCode, IngestOptions, IngestResult, Subjects } from '@dln/contracts';
 import { jetStreamOf, type JetStreamClient, type NatsConnection } from '@dln/messaging';
 import { NATS_CONNECTION, SUBJECTS } from '@dln/platform';
-import { BodyItem, prepareRecords, RefusedRecord, reportRejections } from '@dln/records';
+import {
+  BodyItem,
+  PreparedRecord,
+  prepareRecords,
+  RecordPreparer,
+  RefusedRecord,
+  reportRejections,
+} from '@dln/records';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { IngestConfig } from '../ingest.config';
 import { INGEST_CONFIG } from '../ingest.tokens';
 import { SourcesService } from '../sources/sources.service';
 import { IngestMetrics } from './ingest-metrics';
-import { PartialPublishError, publishRecords } from './record-publisher';
+import { PartialPublishError, PublishCounts, publishRecords } from './record-publisher';
 
 export type Transport = 'rest' | 'nats';
 
@@ -15,6 +22,11 @@ export interface IngestOutcome {
   result: IngestResult;
   /** Every refused record with its value (the result lists at most maxReportedRejections). */
   refused: RefusedRecord[];
+}
+
+function arrayCursor<T>(items: readonly T[]): () => T | undefined {
+  let position = 0;
+  return () => items[position++];
 }
 
 /** Validates a request's records against the source and stores the valid ones in its raw stream. */
@@ -40,40 +52,27 @@ export class IngestService {
     transport: Transport,
   ): Promise<IngestOutcome> {
     const declaration = await this.sources.declaration(source);
-    const { records, refused } = prepareRecords(declaration, items, options);
     const labels = { source, transport };
-    if (refused.length > 0) this.metrics.rejected.inc(labels, refused.length);
-    const nothing = options.atomic && refused.length > 0;
     let counts = { stored: 0, duplicates: 0 };
-    if (!nothing) {
-      try {
-        counts = await publishRecords(
-          this.js,
-          this.subjects,
+    let refused: RefusedRecord[];
+    if (options.atomic) {
+      // All or nothing: every record is checked before the first is sent.
+      const batch = prepareRecords(declaration, items, options);
+      refused = batch.refused;
+      if (refused.length === 0) {
+        counts = await this.publish(
           source,
           declaration.partitions,
-          records,
-          this.config.INGEST_PUBLISH_IN_FLIGHT,
-        );
-      } catch (err) {
-        const partial = err instanceof PartialPublishError ? err.counts : counts;
-        this.count(labels, partial);
-        this.logger.error({
-          msg: 'publish failed',
-          source,
-          transport,
-          ...partial,
-          attempted: records.length,
-          error: String((err as Error).cause ?? err),
-        });
-        throw new DlnError(
-          ErrorCode.Unavailable,
-          `the raw stream of "${source}" did not acknowledge every record (${partial.stored + partial.duplicates} of ${records.length} taken); resending with the same ids is safe`,
-          { retryable: true, cause: err },
+          labels,
+          arrayCursor(batch.records),
         );
       }
-      this.count(labels, counts);
+    } else {
+      const preparer = new RecordPreparer(declaration, items, options);
+      refused = preparer.refused;
+      counts = await this.publish(source, declaration.partitions, labels, () => preparer.next());
     }
+    if (refused.length > 0) this.metrics.rejected.inc(labels, refused.length);
     const result: IngestResult = {
       accepted: counts.stored + counts.duplicates,
       stored: counts.stored,
@@ -82,6 +81,43 @@ export class IngestService {
       rejected: reportRejections(refused),
     };
     return { result, refused };
+  }
+
+  private async publish(
+    source: string,
+    partitions: number,
+    labels: { source: string; transport: Transport },
+    next: () => PreparedRecord | undefined,
+  ): Promise<PublishCounts> {
+    try {
+      const counts = await publishRecords(
+        this.js,
+        this.subjects,
+        source,
+        partitions,
+        next,
+        this.config.INGEST_PUBLISH_IN_FLIGHT,
+      );
+      this.count(labels, counts);
+      return counts;
+    } catch (err) {
+      const partial =
+        err instanceof PartialPublishError ? err.counts : { stored: 0, duplicates: 0 };
+      const attempted = err instanceof PartialPublishError ? err.attempted : 0;
+      this.count(labels, partial);
+      this.logger.error({
+        msg: 'publish failed',
+        ...labels,
+        ...partial,
+        attempted,
+        error: String((err as Error).cause ?? err),
+      });
+      throw new DlnError(
+        ErrorCode.Unavailable,
+        `the raw stream of "${source}" did not acknowledge every record (${partial.stored + partial.duplicates} taken); resending with the same ids is safe`,
+        { retryable: true, cause: err },
+      );
+    }
   }
 
   private count(

@@ -23,7 +23,8 @@ export class PartialPublishError extends Error {
 }
 
 /**
- * Publishes prepared records, one JetStream message each, with up to `inFlight` acks outstanding.
+ * Publishes records, one JetStream message each, with up to `inFlight` acks outstanding, pulling
+ * each record from `nextRecord` only when the window has room (so preparing overlaps publishing).
  * The window is a counter refilled from each ack callback: no per-record await and no
  * Promise.race over the pending set (which costs O(inFlight) per message).
  */
@@ -32,22 +33,22 @@ export function publishRecords(
   subjects: Subjects,
   source: string,
   partitions: number,
-  records: readonly PreparedRecord[],
+  nextRecord: () => PreparedRecord | undefined,
   inFlight: number,
 ): Promise<PublishCounts> {
   const partitionSubjects = Array.from({ length: partitions }, (_, p) => subjects.raw(source, p));
   const msgIdPrefix = `${source}:`;
   const counts: PublishCounts = { stored: 0, duplicates: 0 };
-  if (records.length === 0) return Promise.resolve(counts);
 
   return new Promise<PublishCounts>((resolve, reject) => {
-    let next = 0;
+    let attempted = 0;
+    let exhausted = false;
     let pending = 0;
     let failure: unknown;
     const settle = (): void => {
       if (pending > 0) return;
-      if (failure !== undefined) reject(new PartialPublishError(counts, records.length, failure));
-      else if (next >= records.length) resolve(counts);
+      if (failure !== undefined) reject(new PartialPublishError(counts, attempted, failure));
+      else if (exhausted) resolve(counts);
     };
     const onAck = (ack: PubAck): void => {
       pending -= 1;
@@ -61,9 +62,19 @@ export function publishRecords(
       settle();
     };
     const pump = (): void => {
-      while (pending < inFlight && next < records.length && failure === undefined) {
-        const record = records[next] as PreparedRecord;
-        next += 1;
+      while (pending < inFlight && !exhausted && failure === undefined) {
+        let record: PreparedRecord | undefined;
+        try {
+          record = nextRecord();
+        } catch (err) {
+          failure = err;
+          break;
+        }
+        if (record === undefined) {
+          exhausted = true;
+          break;
+        }
+        attempted += 1;
         pending += 1;
         const headers = natsHeaders();
         headers.set(RecordHeader.recordId, record.id);
