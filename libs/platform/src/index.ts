@@ -7,3 +7,4 @@ export * from './health';
 export * from './api-key.guard';
 export * from './platform.module';
 export * from './bootstrap';
+export * from './node';

@@ -1,0 +1,79 @@
+import { NodeKind, Subjects } from '@dln/contracts';
+import type { NatsConnection } from '@dln/messaging';
+import { BeforeApplicationShutdown, DynamicModule, Global, Inject, Module } from '@nestjs/common';
+import { HEALTH_CONTRIBUTORS, HealthContributor } from '../health';
+import { PlatformModule } from '../platform.module';
+import { NATS_CONNECTION, SUBJECTS } from '../tokens';
+import { NodeAgent } from './node-agent';
+import { NodeConfig, nodeIdentity } from './node.config';
+
+export interface NodeServiceOptions {
+  service: string;
+  kind: NodeKind;
+  config: NodeConfig;
+  version: string;
+  /** Role entry name -> absolute path of the built role module shipped by the app. */
+  roleEntries: Readonly<Record<string, string>>;
+}
+
+/** Stops the roles (and reports their exits) before the NATS connection is drained. */
+class NodeAgentShutdown implements BeforeApplicationShutdown {
+  constructor(@Inject(NodeAgent) private readonly agent: NodeAgent) {}
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.agent.stop();
+  }
+}
+
+function nodeHealth(agent: NodeAgent, kind: NodeKind): HealthContributor {
+  return {
+    name: 'node',
+    check: async () => ({
+      ok: true,
+      detail: agent.isRegistered ? 'registered with the am' : 'not registered with the am yet',
+      nodeId: agent.nodeId,
+      kind,
+      registered: agent.isRegistered,
+      slots: agent.slots(),
+      runningRoles: agent.runningRoles(),
+    }),
+  };
+}
+
+/** Everything a node service (worker, parameter-server) shares: the platform plus its NodeAgent. */
+@Global()
+@Module({})
+export class NodeServiceModule {
+  static forRoot(options: NodeServiceOptions): DynamicModule {
+    const { config } = options;
+    return {
+      module: NodeServiceModule,
+      imports: [PlatformModule.forRoot({ service: options.service, config })],
+      providers: [
+        {
+          provide: NodeAgent,
+          inject: [NATS_CONNECTION, SUBJECTS],
+          useFactory: (nats: NatsConnection, subjects: Subjects) =>
+            new NodeAgent({
+              nats,
+              subjects,
+              identity: nodeIdentity(options.kind, config, options.version),
+              roleEntries: options.roleEntries,
+              stopGraceMs: config.ROLE_STOP_GRACE_MS,
+              retryMaxMs: config.AM_RETRY_MAX_MS,
+              heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
+              requestTimeoutMs: config.AM_REQUEST_TIMEOUT_MS,
+              roleStdio: config.ROLE_STDIO,
+            }),
+        },
+        {
+          provide: HEALTH_CONTRIBUTORS,
+          inject: [NodeAgent],
+          useFactory: (agent: NodeAgent) => [nodeHealth(agent, options.kind)],
+        },
+        NodeAgentShutdown,
+      ],
+      exports: [NodeAgent, HEALTH_CONTRIBUTORS],
+    };
+  }
+}
