@@ -1,0 +1,20 @@
+import { RoleReport } from '@dln/contracts';
+import { PushAck } from './ps-shard';
+
+/**
+ * How a worker reaches the ps shards; the NATS implementation lives in @dln/ps-wire, tests may
+ * call PsShard objects directly. Values are a shard's packed vector (ParameterLayout shardOffset).
+ */
+export interface ShardClient {
+  pull(shard: number, step: number): Promise<Float32Array>;
+  /** `gradient` is null when `count` is 0 (a worker out of data in sync mode). */
+  push(shard: number, step: number, count: number, gradient: Float32Array | null): Promise<PushAck>;
+}
+
+/** The AM's epoch gate: resolves once the AM lets the workers go on (true) or stop (false). */
+export interface EpochGate {
+  pass(epoch: number): Promise<boolean>;
+}
+
+/** Where a role sends its reports (the AM's report subject); never blocks the role. */
+export type ReportSink = (report: RoleReport) => void;

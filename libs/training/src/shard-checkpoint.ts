@@ -1,0 +1,100 @@
+import { OptimizerSettings } from '@dln/contracts';
+import { decodeTensorMessage, encodeTensorMessage, OptimizerState, optimizerSlots } from '@dln/ml';
+import { z } from 'zod';
+
+/** Everything a ps shard needs to continue where it stopped. */
+export interface ShardState {
+  jobId: string;
+  generation: number;
+  shard: number;
+  /** Sync steps applied (the next step to apply). */
+  step: number;
+  /** Updates applied to the variables (sync: steps with examples; async: pushes). */
+  updateCount: number;
+  params: Float32Array;
+  optimizer: OptimizerState;
+  /** Last step acknowledged to each worker role: where a restarted worker resumes. */
+  positions: Record<string, number>;
+}
+
+const FORMAT = 'dln-ps-shard';
+const counter = z.number().int().min(0);
+const headerSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  version: z.literal(1),
+  jobId: z.string().min(1).max(64),
+  generation: counter,
+  shard: counter,
+  step: counter,
+  updateCount: counter,
+  size: counter,
+  optimizer: z.strictObject({
+    kind: z.enum(['sgd', 'momentum', 'adam']),
+    step: counter,
+    slots: z.array(z.string()).max(8),
+  }),
+  positions: z.record(z.string().max(16), counter),
+});
+
+/** One blob: a JSON header, then the parameters and each optimizer slot as float32. */
+export function encodeShardState(state: ShardState): Uint8Array {
+  const slots = optimizerSlots(state.optimizer.kind);
+  const size = state.params.length;
+  const values = new Float32Array(size * (1 + slots.length));
+  values.set(state.params, 0);
+  slots.forEach((name, index) => {
+    const slot = state.optimizer.slots[name];
+    if (!slot || slot.length !== size)
+      throw new Error(`optimizer slot ${name} is missing or has the wrong size`);
+    values.set(slot, size * (index + 1));
+  });
+  const header: z.infer<typeof headerSchema> = {
+    format: FORMAT,
+    version: 1,
+    jobId: state.jobId,
+    generation: state.generation,
+    shard: state.shard,
+    step: state.step,
+    updateCount: state.updateCount,
+    size,
+    optimizer: { kind: state.optimizer.kind, step: state.optimizer.step, slots: [...slots] },
+    positions: state.positions,
+  };
+  return encodeTensorMessage(header, values);
+}
+
+/** Reads a blob written by encodeShardState; checks it against the settings it will serve. */
+export function decodeShardState(bytes: Uint8Array, optimizer: OptimizerSettings): ShardState {
+  const message = decodeTensorMessage(bytes);
+  const parsed = headerSchema.safeParse(message.header);
+  if (!parsed.success) throw new Error(`not a ps shard checkpoint: ${parsed.error.message}`);
+  const header = parsed.data;
+  if (header.optimizer.kind !== optimizer.kind) {
+    throw new Error(
+      `checkpoint holds ${header.optimizer.kind} state, the job uses ${optimizer.kind}`,
+    );
+  }
+  const slots = header.optimizer.slots;
+  if (message.values.length !== header.size * (1 + slots.length)) {
+    throw new Error(
+      `checkpoint holds ${message.values.length} values, its header says ${header.size * (1 + slots.length)}`,
+    );
+  }
+  const size = header.size;
+  const slice = (index: number): Float32Array =>
+    message.values.slice(size * index, size * (index + 1));
+  return {
+    jobId: header.jobId,
+    generation: header.generation,
+    shard: header.shard,
+    step: header.step,
+    updateCount: header.updateCount,
+    params: slice(0),
+    optimizer: {
+      kind: header.optimizer.kind,
+      step: header.optimizer.step,
+      slots: Object.fromEntries(slots.map((name, index) => [name, slice(index + 1)])),
+    },
+    positions: header.positions,
+  };
+}

@@ -1,0 +1,258 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  EvaluationMetrics,
+  FencingToken,
+  ModelSpec,
+  OutputSchema,
+  ParameterLayout,
+  TrainingSettings,
+} from '@dln/contracts';
+import {
+  buildModel,
+  computeGradients,
+  ExampleBatch,
+  gatherRows,
+  lossSettingsFor,
+  LossSettings,
+  packShard,
+  unpackShard,
+  writeWeights,
+} from '@dln/ml';
+import { evaluateModel } from './evaluate';
+import { EpochGate, ReportSink, ShardClient } from './ports';
+import { batchAt, epochOrder, stepsPerEpoch } from './schedule';
+
+export interface WorkerLoopOptions {
+  token: FencingToken;
+  index: number;
+  workers: number;
+  model: ModelSpec;
+  schema: OutputSchema;
+  training: TrainingSettings;
+  layout: ParameterLayout;
+  /** This worker's part of the training examples, in stream order. */
+  train: ExampleBatch;
+  /** The size of every worker's part (the sync schedule runs as many steps as the largest). */
+  partSizes: readonly number[];
+  /** Worker 0 evaluates on it at the end of each epoch. */
+  validation?: ExampleBatch;
+  client: ShardClient;
+  gate: EpochGate;
+  report: ReportSink;
+  signal?: AbortSignal;
+  /** Resume here (epoch, step within the epoch) instead of at the start. */
+  start?: { epoch: number; step: number };
+  progressEveryMs?: number;
+  now?: () => number;
+}
+
+/** Where a worker's time went, summed over its steps (milliseconds). */
+export interface StepTiming {
+  steps: number;
+  examples: number;
+  pullMs: number;
+  computeMs: number;
+  pushMs: number;
+  /** Time the pushes were held at the shards (sync barrier + apply), part of pushMs. */
+  heldMs: number;
+  totalMs: number;
+}
+
+export interface WorkerResult {
+  epochs: number;
+  steps: number;
+  examples: number;
+  lastLoss: number | null;
+  /** True when the loop ended because its signal was aborted. */
+  stopped: boolean;
+  /** Worker 0: the final parameters (full vector) and their validation metrics. */
+  params?: Float32Array;
+  metrics?: EvaluationMetrics;
+  timing: StepTiming;
+}
+
+/**
+ * One worker's training loop: per step, pull every shard, compute the gradient of its batch,
+ * push it to every shard; progress reports; at the end of each epoch worker 0 evaluates, and
+ * every worker passes the AM's epoch gate. Free of any transport (see ShardClient, EpochGate).
+ */
+export class WorkerLoop {
+  private readonly shards: number;
+  private readonly loss: LossSettings;
+  private readonly full: Float32Array;
+  private readonly now: () => number;
+  private readonly timing: StepTiming = {
+    steps: 0,
+    examples: 0,
+    pullMs: 0,
+    computeMs: 0,
+    pushMs: 0,
+    heldMs: 0,
+    totalMs: 0,
+  };
+
+  constructor(private readonly options: WorkerLoopOptions) {
+    this.shards = options.layout.shardSizes.length;
+    this.loss = lossSettingsFor(options.model, options.schema, options.training);
+    this.full = new Float32Array(options.layout.totalSize);
+    this.now = options.now ?? (() => performance.now());
+    if (options.partSizes[options.index] !== options.train.size) {
+      throw new Error(
+        `worker ${options.index} holds ${options.train.size} examples, the split says ${options.partSizes[options.index]}`,
+      );
+    }
+  }
+
+  async run(): Promise<WorkerResult> {
+    const o = this.options;
+    const model = buildModel(o.model, o.schema, o.training.seed);
+    try {
+      return await this.loop(model);
+    } finally {
+      model.dispose();
+    }
+  }
+
+  private async loop(model: tf.LayersModel): Promise<WorkerResult> {
+    const o = this.options;
+    const { batchSize, epochs, seed } = o.training;
+    const steps = stepsPerEpoch(o.partSizes, batchSize);
+    const progress = {
+      epoch: o.start?.epoch ?? 0,
+      examples: 0,
+      lossSum: 0,
+      lossCount: 0,
+      at: this.now(),
+      since: 0,
+    };
+    let lastLoss: number | null = null;
+    let metrics: EvaluationMetrics | undefined;
+    let epoch = o.start?.epoch ?? 0;
+    let first = o.start?.step ?? 0;
+    for (; epoch < epochs; epoch += 1, first = 0) {
+      const order = epochOrder(o.train.size, seed, epoch, o.index);
+      for (let s = first; s < steps; s += 1) {
+        if (o.signal?.aborted) return this.result(epoch, lastLoss, true);
+        const indices = batchAt(order, s, batchSize);
+        const step = epoch * steps + s;
+        if (indices.length === 0) {
+          if (o.training.updateMode === 'async') break;
+          await this.pushAll(step, 0, null);
+          continue;
+        }
+        const loss = await this.trainStep(model, step, indices);
+        lastLoss = loss;
+        progress.lossSum += loss * indices.length;
+        progress.lossCount += indices.length;
+        progress.examples += indices.length;
+        progress.since += indices.length;
+        if (this.now() - progress.at >= (o.progressEveryMs ?? 1000))
+          this.reportProgress(epoch, step + 1, progress);
+      }
+      this.reportProgress(epoch, (epoch + 1) * steps, progress);
+      if (o.index === 0 && o.validation) {
+        metrics = evaluateModel(
+          await this.loadParams(model, (epoch + 1) * steps),
+          o.validation,
+          o.schema,
+        );
+        o.report({ type: 'evaluation', token: o.token, epoch, metrics });
+      }
+      const proceed = await o.gate.pass(epoch);
+      if (!proceed) break;
+    }
+    const done = Math.min(epoch + 1, epochs);
+    if (o.index !== 0) return this.result(done, lastLoss, false);
+    // After the last gate every worker is done: in async mode the shards changed since the evaluation.
+    await this.loadParams(model, done * steps);
+    const params = Float32Array.from(this.full);
+    if (o.validation && (o.training.updateMode === 'async' || !metrics))
+      metrics = evaluateModel(model, o.validation, o.schema);
+    return { ...this.result(done, lastLoss, false), params, ...(metrics ? { metrics } : {}) };
+  }
+
+  private async trainStep(model: tf.LayersModel, step: number, indices: number[]): Promise<number> {
+    const started = this.now();
+    await this.loadParams(model, step);
+    const pulled = this.now();
+    const batch = gatherRows(this.options.train, indices);
+    const result = computeGradients(model, batch, this.loss);
+    const computed = this.now();
+    const held = await this.pushAll(step, result.exampleCount, result.gradients);
+    const pushed = this.now();
+    const t = this.timing;
+    t.steps += 1;
+    t.examples += indices.length;
+    t.pullMs += pulled - started;
+    t.computeMs += computed - pulled;
+    t.pushMs += pushed - computed;
+    t.heldMs += held;
+    t.totalMs += pushed - started;
+    return result.loss;
+  }
+
+  private async loadParams(model: tf.LayersModel, step: number): Promise<tf.LayersModel> {
+    const { client, layout } = this.options;
+    const parts = await Promise.all(
+      Array.from({ length: this.shards }, (_, shard) => client.pull(shard, step)),
+    );
+    parts.forEach((values, shard) => unpackShard(layout, shard, values, this.full));
+    writeWeights(model, this.full);
+    return model;
+  }
+
+  /** Pushes to every shard; returns the longest time a shard held the push. */
+  private async pushAll(
+    step: number,
+    count: number,
+    gradients: Float32Array | null,
+  ): Promise<number> {
+    const { client, layout } = this.options;
+    const acks = await Promise.all(
+      Array.from({ length: this.shards }, (_, shard) => {
+        const part =
+          gradients === null
+            ? null
+            : this.shards === 1
+              ? gradients
+              : packShard(layout, shard, gradients);
+        return client.push(shard, step, count, part);
+      }),
+    );
+    return Math.max(0, ...acks.map((ack) => ack.heldMs));
+  }
+
+  private reportProgress(
+    epoch: number,
+    step: number,
+    progress: { examples: number; lossSum: number; lossCount: number; at: number; since: number },
+  ): void {
+    const now = this.now();
+    const seconds = Math.max(1e-3, (now - progress.at) / 1000);
+    const loss = progress.lossCount > 0 ? progress.lossSum / progress.lossCount : null;
+    this.options.report({
+      type: 'progress',
+      token: this.options.token,
+      epoch,
+      step,
+      loss: loss !== null && Number.isFinite(loss) ? loss : null,
+      examples: progress.examples,
+      examplesPerSecond: progress.since / seconds,
+    });
+    progress.lossSum = 0;
+    progress.lossCount = 0;
+    progress.since = 0;
+    progress.at = now;
+  }
+
+  private result(epochs: number, lastLoss: number | null, stopped: boolean): WorkerResult {
+    return {
+      epochs,
+      steps: this.timing.steps,
+      examples: this.timing.examples,
+      lastLoss,
+      stopped,
+      timing: { ...this.timing },
+    };
+  }
+}
