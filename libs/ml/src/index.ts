@@ -14,3 +14,5 @@ export * from './batching';
 export * from './reference-training';
 export * from './reference-fixtures';
 export * from './random';
+export * from './memory-io';
+export * from './artifact';
