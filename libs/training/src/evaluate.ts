@@ -1,30 +1,23 @@
 import * as tf from '@tensorflow/tfjs';
-import { EvaluationMetrics, OutputSchema, outputUnits } from '@dln/contracts';
-import { computeMetrics, ExampleBatch, predictBatch } from '@dln/ml';
-import { sliceBatch } from './batches';
+import { EvaluationMetrics, OutputSchema } from '@dln/contracts';
+import { evaluate, ExampleBatch, Metrics } from '@dln/ml';
 
-const EVALUATION_CHUNK = 4096;
+/** The contracts' form of @dln/ml metrics (an undefined AUC, one class only, is left out). */
+export function toEvaluationMetrics(metrics: Metrics): EvaluationMetrics {
+  const result: EvaluationMetrics = { loss: metrics.loss, examples: metrics.count };
+  if (metrics.auc !== undefined && Number.isFinite(metrics.auc)) result.auc = metrics.auc;
+  if (metrics.accuracy !== undefined && Number.isFinite(metrics.accuracy))
+    result.accuracy = metrics.accuracy;
+  if (metrics.mae !== undefined && Number.isFinite(metrics.mae)) result.mae = metrics.mae;
+  if (metrics.rmse !== undefined && Number.isFinite(metrics.rmse)) result.rmse = metrics.rmse;
+  return result;
+}
 
-/** Validation metrics of a model on a batch (dropout off), predicted in bounded chunks. */
+/** Validation metrics of a model on a batch (dropout off). */
 export function evaluateModel(
   model: tf.LayersModel,
   batch: ExampleBatch,
   schema: OutputSchema,
 ): EvaluationMetrics {
-  const units = outputUnits(schema);
-  const outputs = new Float32Array(batch.size * units);
-  for (let start = 0; start < batch.size; start += EVALUATION_CHUNK) {
-    outputs.set(
-      predictBatch(model, sliceBatch(batch, start, start + EVALUATION_CHUNK)),
-      start * units,
-    );
-  }
-  const metrics = computeMetrics(schema.label.kind, outputs, batch.labels, units);
-  const result: EvaluationMetrics = { loss: metrics.loss, examples: batch.size };
-  if (metrics.auc !== undefined && Number.isFinite(metrics.auc)) result.auc = metrics.auc;
-  if (metrics.accuracy !== undefined && Number.isFinite(metrics.accuracy))
-    result.accuracy = metrics.accuracy;
-  if (metrics.mae !== undefined) result.mae = metrics.mae;
-  if (metrics.rmse !== undefined) result.rmse = metrics.rmse;
-  return result;
+  return toEvaluationMetrics(evaluate(model, batch, schema));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchAt, epochOrder, stepsPerEpoch } from './schedule';
+import { stepsPerEpoch } from './schedule';
 import { splitByWorker, workerSplitOf } from './split';
 
 describe('worker split', () => {
@@ -14,21 +14,10 @@ describe('worker split', () => {
   });
 });
 
-describe('batch schedule', () => {
-  it('shuffles per epoch and worker, deterministically from the seed', () => {
-    const a = epochOrder(50, 1, 0, 0);
-    expect([...a].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(epochOrder(50, 1, 0, 0)).toEqual(a);
-    expect(epochOrder(50, 1, 1, 0)).not.toEqual(a);
-    expect(epochOrder(50, 1, 0, 1)).not.toEqual(a);
-    expect(epochOrder(50, 2, 0, 0)).not.toEqual(a);
-  });
-
-  it('runs as many steps as the largest part needs, with a short last batch', () => {
+describe('sync schedule', () => {
+  it('runs as many steps as the largest part needs', () => {
     expect(stepsPerEpoch([10, 33, 0], 8)).toBe(5);
     expect(stepsPerEpoch([0, 0], 8)).toBe(0);
-    const order = epochOrder(10, 3, 0, 0);
-    expect(batchAt(order, 1, 8)).toHaveLength(2);
-    expect(batchAt(order, 2, 8)).toEqual([]);
+    expect(() => stepsPerEpoch([1], 0)).toThrow(/positive/);
   });
 });

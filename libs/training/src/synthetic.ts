@@ -1,22 +1,9 @@
-import { OutputSchema } from '@dln/contracts';
-import { ExampleBatch } from '@dln/ml';
-import { seededRandom } from './schedule';
+import { ExampleBatch, mulberry32 } from '@dln/ml';
 
 /** Examples with their record ids, in stream order. */
 export interface LabelledExamples {
   recordIds: string[];
   batch: ExampleBatch;
-}
-
-/** An output schema of `width` dense features, no ids, and a binary label. */
-export function denseBinarySchema(width: number): OutputSchema {
-  return {
-    formatVersion: 1,
-    dense: [{ name: 'x', offset: 0, width }],
-    denseWidth: width,
-    ids: [],
-    label: { kind: 'binary' },
-  };
 }
 
 /**
@@ -29,7 +16,7 @@ export function syntheticExamples(
   seed: number,
   idPrefix = 'r',
 ): LabelledExamples {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const weights = Float32Array.from({ length: width }, (_, i) => Math.sin(i + 1) * 1.5);
   const dense = new Float32Array(count * width);
   const labels = new Float32Array(count);

@@ -1,12 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FencingToken, modelSpecSchema, RoleReport, trainingSettingsSchema } from '@dln/contracts';
-import { gatherRows, packShard, selectBackend } from '@dln/ml';
+import { denseBinarySchema, gatherRows, packShard, selectBackend, trainReference } from '@dln/ml';
 import { BarrierGate, LocalShardClient } from './local-cluster';
 import { initialParameters, parameterLayoutFor } from './model-setup';
 import { PsShard } from './ps-shard';
-import { trainReference } from './reference-loop';
 import { splitByWorker } from './split';
-import { denseBinarySchema, syntheticExamples } from './synthetic';
+import { toEvaluationMetrics } from './evaluate';
+import { syntheticExamples } from './synthetic';
 import { WorkerLoop, WorkerResult } from './worker-loop';
 
 const schema = denseBinarySchema(8);
@@ -42,9 +42,8 @@ async function runCluster(workers: number, shards: number, mode: 'sync' | 'async
         params: packShard(layout, shard, initial),
       }),
   );
-  const parts = splitByWorker(data.recordIds, workers).map((positions) =>
-    gatherRows(data.batch, positions),
-  );
+  const splits = splitByWorker(data.recordIds, workers);
+  const parts = splits.map((positions) => gatherRows(data.batch, positions));
   const gate = new BarrierGate(workers);
   const reports: RoleReport[] = [];
   const results: WorkerResult[] = await Promise.all(
@@ -66,8 +65,16 @@ async function runCluster(workers: number, shards: number, mode: 'sync' | 'async
       }).run(),
     ),
   );
-  const reference = trainReference({ model, schema, training, parts, validation });
-  return { results, reference, reports, parts };
+  const trained = trainReference(data.batch, {
+    spec: model,
+    schema,
+    settings: training,
+    splits,
+    validation,
+  });
+  const metrics = toEvaluationMetrics(trained.history.at(-1)!.validation!);
+  trained.model.dispose();
+  return { results, reference: { params: trained.parameters, metrics }, reports, parts };
 }
 
 describe('WorkerLoop with PsShards in one process', () => {

@@ -10,6 +10,7 @@ import {
 import {
   buildModel,
   computeGradients,
+  epochBatches,
   ExampleBatch,
   gatherRows,
   lossSettingsFor,
@@ -20,7 +21,7 @@ import {
 } from '@dln/ml';
 import { evaluateModel } from './evaluate';
 import { EpochGate, ReportSink, ShardClient } from './ports';
-import { batchAt, epochOrder, stepsPerEpoch } from './schedule';
+import { stepsPerEpoch } from './schedule';
 
 export interface WorkerLoopOptions {
   token: FencingToken;
@@ -80,6 +81,7 @@ export class WorkerLoop {
   private readonly shards: number;
   private readonly loss: LossSettings;
   private readonly full: Float32Array;
+  private readonly localSplit: number[];
   private readonly now: () => number;
   private readonly timing: StepTiming = {
     steps: 0,
@@ -95,6 +97,7 @@ export class WorkerLoop {
     this.shards = options.layout.shardSizes.length;
     this.loss = lossSettingsFor(options.model, options.schema, options.training);
     this.full = new Float32Array(options.layout.totalSize);
+    this.localSplit = Array.from({ length: options.train.size }, (_, i) => i);
     this.now = options.now ?? (() => performance.now());
     if (options.partSizes[options.index] !== options.train.size) {
       throw new Error(
@@ -130,10 +133,10 @@ export class WorkerLoop {
     let epoch = o.start?.epoch ?? 0;
     let first = o.start?.step ?? 0;
     for (; epoch < epochs; epoch += 1, first = 0) {
-      const order = epochOrder(o.train.size, seed, epoch, o.index);
+      const batches = epochBatches(this.localSplit, batchSize, seed, epoch, o.index);
       for (let s = first; s < steps; s += 1) {
         if (o.signal?.aborted) return this.result(epoch, lastLoss, true);
-        const indices = batchAt(order, s, batchSize);
+        const indices = batches[s] ?? [];
         const step = epoch * steps + s;
         if (indices.length === 0) {
           if (o.training.updateMode === 'async') break;
