@@ -245,6 +245,8 @@ export const splitCountsSchema = z.object({
   train: z.number().int().nonnegative(),
   validation: z.number().int().nonnegative(),
   rejected: z.number().int().nonnegative(),
+  /** Examples the stream already held (same record id twice in the raw stream). */
+  duplicates: z.number().int().nonnegative(),
 });
 export type SplitCounts = z.infer<typeof splitCountsSchema>;
 
@@ -260,6 +262,8 @@ export const pipelineVersionSchema = z.object({
   outputSchema: outputSchemaSchema,
   materialization: z.object({
     status: materializationStatusSchema,
+    /** Materializations of this version so far; example msg ids are `<version>.<run>:<record id>`. */
+    run: z.number().int().nonnegative(),
     counts: splitCountsSchema,
     processed: z.number().int().nonnegative(),
     stream: z.string().optional(),

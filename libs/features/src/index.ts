@@ -7,4 +7,5 @@ export * from './layout';
 export * from './analyzer';
 export * from './encoder';
 export * from './spec-check';
+export * from './batch';
 export * from './presets/flights';

@@ -1,0 +1,77 @@
+import { Subjects } from '@dln/contracts';
+import type { MaterializedExample } from '@dln/features';
+import { ensureStream, jetStreamManagerOf, jetStreamOf, NatsConnection } from '@dln/messaging';
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type PubAck,
+} from '@nats-io/jetstream';
+
+/**
+ * Creates the pipeline's examples stream (every version and split) if needed, and removes the
+ * examples of `version` already in it, so a re-materialization leaves exactly one per record.
+ */
+export async function prepareExamplesStream(
+  nc: NatsConnection,
+  subjects: Subjects,
+  pipeline: string,
+  version: number,
+  replicas: number,
+): Promise<string> {
+  const jsm = await jetStreamManagerOf(nc);
+  const name = subjects.examplesStream(pipeline);
+  await ensureStream(jsm, {
+    name,
+    subjects: [subjects.examplesEveryVersion(pipeline)],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: replicas,
+  });
+  await jsm.streams.purge(name, { filter: subjects.examplesAll(pipeline, version) });
+  return name;
+}
+
+/** Publishes examples with many acks in flight; counts stored examples per split. */
+export class ExamplesPublisher {
+  readonly counts = { train: 0, validation: 0, duplicates: 0 };
+  private readonly js: JetStreamClient;
+  private readonly pending = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly pipeline: string,
+    private readonly version: number,
+    private readonly inFlight: number,
+  ) {
+    this.js = jetStreamOf(nc);
+  }
+
+  /** Sends one example; waits only when `inFlight` acks are outstanding. */
+  async publish(example: MaterializedExample): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const subject = this.subjects.examples(this.pipeline, this.version, example.split);
+    const count = (ack: PubAck): void => {
+      if (ack.duplicate) this.counts.duplicates += 1;
+      else this.counts[example.split] += 1;
+    };
+    const sent = this.js
+      .publish(subject, example.bytes, { msgID: example.msgId })
+      .then(count, (err: unknown) => {
+        this.failure ??= err;
+      });
+    const tracked: Promise<void> = sent.finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+    if (this.pending.size >= this.inFlight) await Promise.race(this.pending);
+  }
+
+  /** Waits for every ack; throws the first publish failure. */
+  async flush(): Promise<void> {
+    await Promise.all(this.pending);
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
