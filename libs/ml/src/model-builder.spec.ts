@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelSpecSchema, OutputSchema } from '@dln/contracts';
-import { buildModel } from './model-builder';
+import { buildModel, validateModelSpec } from './model-builder';
 import { describeVariables, readWeights } from './variables';
 import { batchInputs } from './gradients';
 import { batchFromExamples } from './batch';
@@ -111,5 +111,26 @@ describe('buildModel', () => {
     ]);
     expect(model.countParams()).toBe(16 + 8 + 5);
     model.dispose();
+  });
+});
+
+describe('validateModelSpec', () => {
+  it('passes a spec that builds and reports contract issues with their paths', () => {
+    const numTensors = tf.memory().numTensors;
+    expect(validateModelSpec(modelSpecSchema.parse({ kind: 'mlp', hidden: [3] }), binary)).toEqual(
+      [],
+    );
+    expect(tf.memory().numTensors).toBe(numTensors);
+    const unknown = modelSpecSchema.parse({
+      kind: 'wide_and_deep',
+      embeddings: [{ column: 'carrier', dim: 2 }],
+      deepHidden: [2],
+    });
+    expect(validateModelSpec(unknown, binary, 'job.model')).toEqual([
+      {
+        path: 'job.model.embeddings.0.column',
+        message: 'unknown id column "carrier" (the output schema has: origin, dest)',
+      },
+    ]);
   });
 });

@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { LayerConfig, ModelSpec, OutputSchema, outputUnits } from '@dln/contracts';
+import {
+  checkModelSpec,
+  FieldIssue,
+  LayerConfig,
+  ModelSpec,
+  OutputSchema,
+  outputUnits,
+} from '@dln/contracts';
 import { IdColumn } from './id-column';
 
 /** Names of the model inputs: the dense float32 slice and (wide-and-deep only) the int32 ids. */
@@ -164,4 +171,28 @@ export function buildModel(spec: ModelSpec, schema: OutputSchema, seed: number):
 /** L2 penalty weight of a spec (0 when none); applied to kernels and embeddings by the loss. */
 export function l2Of(spec: ModelSpec): number {
   return 'l2' in spec ? spec.l2 : 0;
+}
+
+/**
+ * The contract checks of a spec against a schema, then a trial build: every issue with its path,
+ * empty when TensorFlow.js builds the model. For job submission (a precise 400).
+ */
+export function validateModelSpec(
+  spec: ModelSpec,
+  schema: OutputSchema,
+  prefix = 'model',
+): FieldIssue[] {
+  const issues = checkModelSpec(spec, schema, prefix);
+  if (issues.length > 0) return issues;
+  try {
+    buildModel(spec, schema, 0).dispose();
+    return [];
+  } catch (error) {
+    return [
+      {
+        path: prefix,
+        message: `TensorFlow.js cannot build this model: ${(error as Error).message}`,
+      },
+    ];
+  }
 }
