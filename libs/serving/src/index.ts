@@ -10,3 +10,5 @@ export * from './served-version';
 export * from './registry';
 export * from './views';
 export * from './predictor';
+export * from './parse-protocol';
+export * from './parse-pool';
