@@ -11,7 +11,7 @@ export const ingestEnvSchema = baseEnvSchema.extend(databaseEnvSchema.shape).ext
     .min(1024)
     .max(1024 * 1024 * 1024)
     .default(SourceLimits.defaultMaxBodyBytes),
-  /** JetStream publishes kept in flight per request (PERFORMANCE.md: 256 ≈ 6x awaiting each). */
+  /** JetStream publishes in flight, shared by all requests (PERFORMANCE.md: 256 ≈ 6x awaiting each). */
   INGEST_PUBLISH_IN_FLIGHT: z.coerce.number().int().min(1).max(65_536).default(256),
   /** Replicas of each raw stream (3 on a NATS cluster). */
   RAW_STREAM_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),

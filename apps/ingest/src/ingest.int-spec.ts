@@ -74,6 +74,7 @@ describe.each(TEST_DATABASES)('ingest service on $kind', ({ kind, databaseUrl })
       DB_SCHEMA: root,
       INGEST_MAX_BODY_BYTES: String(BODY_LIMIT),
       SOURCE_CACHE_MS: '0',
+      INGEST_PUBLISH_IN_FLIGHT: '16',
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     });
     app = await createServiceApp(IngestModule.forRoot(config), {
@@ -467,6 +468,36 @@ describe.each(TEST_DATABASES)('ingest service on $kind', ({ kind, databaseUrl })
       }),
     ].map((msg) => (decodeJson(msg.data) as ErrorBody).error.code);
     expect(errors).toEqual(['NOT_FOUND', 'INVALID_REQUEST', 'INVALID_REQUEST']);
+  });
+
+  it('shares the publish window among concurrent REST and NATS requests', async () => {
+    const before = await stored('flights');
+    const batch = (offset: number) =>
+      Array.from({ length: 300 }, (_, i) => ({
+        date: '2001/01/06 00:00',
+        delay: offset + i,
+        origin: 'CON',
+      }));
+    const rest = [0, 1, 2].map((k) =>
+      request(server())
+        .post(`/v1/sources/flights/records?idFrom=row&idOffset=${10_000 + k * 300}`)
+        .send(batch(k)),
+    );
+    const nats = [3, 4, 5].map((k) => {
+      const headers = natsHeaders();
+      headers.set(RecordHeader.idFrom, 'row');
+      headers.set(RecordHeader.idOffset, String(10_000 + k * 300));
+      return nc.request(subjects.ingest('flights'), encodeJson(batch(k)), {
+        headers,
+        timeout: 30_000,
+      });
+    });
+    const restAnswers = await Promise.all(rest);
+    const natsAnswers = await Promise.all(nats);
+    for (const res of restAnswers) expect(res.body).toMatchObject({ accepted: 300, stored: 300 });
+    for (const msg of natsAnswers)
+      expect(decodeJson(msg.data)).toMatchObject({ accepted: 300, stored: 300 });
+    expect(await stored('flights')).toBe(before + 1_800);
   });
 
   it('describes sources over NATS and counts records in its metrics', async () => {

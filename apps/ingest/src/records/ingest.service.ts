@@ -14,6 +14,7 @@ import type { IngestConfig } from '../ingest.config';
 import { INGEST_CONFIG } from '../ingest.tokens';
 import { SourcesService } from '../sources/sources.service';
 import { IngestMetrics } from './ingest-metrics';
+import { PublishWindow } from './publish-window';
 import { PartialPublishError, PublishCounts, publishRecords } from './record-publisher';
 
 export type Transport = 'rest' | 'nats';
@@ -34,15 +35,17 @@ function arrayCursor<T>(items: readonly T[]): () => T | undefined {
 export class IngestService {
   private readonly logger = new Logger(IngestService.name);
   private readonly js: JetStreamClient;
+  private readonly window: PublishWindow;
 
   constructor(
     private readonly sources: SourcesService,
     private readonly metrics: IngestMetrics,
     @Inject(NATS_CONNECTION) nats: NatsConnection,
     @Inject(SUBJECTS) private readonly subjects: Subjects,
-    @Inject(INGEST_CONFIG) private readonly config: IngestConfig,
+    @Inject(INGEST_CONFIG) config: IngestConfig,
   ) {
     this.js = jetStreamOf(nats);
+    this.window = new PublishWindow(config.INGEST_PUBLISH_IN_FLIGHT);
   }
 
   async ingest(
@@ -96,7 +99,7 @@ export class IngestService {
         source,
         partitions,
         next,
-        this.config.INGEST_PUBLISH_IN_FLIGHT,
+        this.window,
       );
       this.count(labels, counts);
       return counts;

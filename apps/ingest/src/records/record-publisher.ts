@@ -2,6 +2,7 @@ import { RecordHeader, Subjects } from '@dln/contracts';
 import { natsHeaders, type JetStreamClient } from '@dln/messaging';
 import type { PreparedRecord } from '@dln/records';
 import type { PubAck } from '@nats-io/jetstream';
+import type { PublishWindow } from './publish-window';
 
 export interface PublishCounts {
   stored: number;
@@ -23,8 +24,8 @@ export class PartialPublishError extends Error {
 }
 
 /**
- * Publishes records, one JetStream message each, with up to `inFlight` acks outstanding, pulling
- * each record from `nextRecord` only when the window has room (so preparing overlaps publishing).
+ * Publishes records, one JetStream message each, while the service-wide `window` has room,
+ * pulling each record from `nextRecord` only then (so preparing overlaps publishing).
  * The window is a counter refilled from each ack callback: no per-record await and no
  * Promise.race over the pending set (which costs O(inFlight) per message).
  */
@@ -34,7 +35,7 @@ export function publishRecords(
   source: string,
   partitions: number,
   nextRecord: () => PreparedRecord | undefined,
-  inFlight: number,
+  window: PublishWindow,
 ): Promise<PublishCounts> {
   const partitionSubjects = Array.from({ length: partitions }, (_, p) => subjects.raw(source, p));
   const msgIdPrefix = `${source}:`;
@@ -45,6 +46,7 @@ export function publishRecords(
     let exhausted = false;
     let pending = 0;
     let failure: unknown;
+    let waiting = false;
     const settle = (): void => {
       if (pending > 0) return;
       if (failure !== undefined) reject(new PartialPublishError(counts, attempted, failure));
@@ -54,24 +56,37 @@ export function publishRecords(
       pending -= 1;
       if (ack.duplicate) counts.duplicates += 1;
       else counts.stored += 1;
+      window.release();
       pump();
     };
     const onError = (err: unknown): void => {
       pending -= 1;
       failure ??= err;
+      window.release();
       settle();
     };
+    const wake = (): void => {
+      waiting = false;
+      pump();
+    };
     const pump = (): void => {
-      while (pending < inFlight && !exhausted && failure === undefined) {
+      while (!exhausted && failure === undefined) {
+        if (!window.tryAcquire()) {
+          if (!waiting) {
+            waiting = true;
+            window.wait(wake);
+          }
+          break;
+        }
         let record: PreparedRecord | undefined;
         try {
           record = nextRecord();
         } catch (err) {
           failure = err;
-          break;
         }
         if (record === undefined) {
-          exhausted = true;
+          window.release();
+          exhausted = failure === undefined;
           break;
         }
         attempted += 1;
