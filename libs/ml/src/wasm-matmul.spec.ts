@@ -5,7 +5,7 @@ import { buildModel } from './model-builder';
 import { computeGradients } from './gradients';
 import { readWeights, writeWeights } from './variables';
 import { denseBinarySchema, REFERENCE_MLP, syntheticBinaryBatch } from './reference-fixtures';
-import { isWasmMatMulPatched, patchWasmMatMul } from './wasm-matmul';
+import { isWasmMatMulPatched, patchWasmMatMul, unpatchWasmMatMul } from './wasm-matmul';
 
 const quiet = { log: () => undefined, warn: () => undefined };
 
@@ -36,7 +36,14 @@ beforeAll(async () => {
 describe('patched WASM matmul', () => {
   it('is installed by backend selection and is idempotent', () => {
     expect(isWasmMatMulPatched()).toBe(true);
+    const patched = tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc;
+    unpatchWasmMatMul();
+    const stock = tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc;
+    expect(stock).toBeDefined();
+    expect(stock).not.toBe(patched);
     expect(patchWasmMatMul()).toBe(true);
+    expect(patchWasmMatMul()).toBe(true);
+    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc).not.toBe(stock);
   });
 
   it('multiplies with every transpose combination like the CPU backend, without leaking', () => {
@@ -91,8 +98,8 @@ describe('patched WASM matmul', () => {
     const gradientsOn = (name: string, weights?: Float32Array) =>
       onBackend(name, () => {
         const model = buildModel(REFERENCE_MLP, schema, 7);
-        if (weights) writeWeights(model, weights);
         const initial = readWeights(model);
+        if (weights) writeWeights(model, weights);
         const before = tf.memory().numTensors;
         const first = computeGradients(model, batch, { labelKind: 'binary' });
         const second = computeGradients(model, batch, { labelKind: 'binary' });
@@ -103,6 +110,8 @@ describe('patched WASM matmul', () => {
       });
     const cpu = gradientsOn('cpu');
     const wasm = gradientsOn('wasm', cpu.initial);
+    // Seeded initializers draw in JS: the same weights whatever the backend.
+    expect(Array.from(wasm.initial)).toEqual(Array.from(cpu.initial));
     expect(cpu.gradients.length).toBe(49_665);
     expect(cpu.exampleCount).toBe(256);
     expect(Math.abs(wasm.loss - cpu.loss)).toBeLessThan(1e-5);
