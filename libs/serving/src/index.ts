@@ -12,3 +12,4 @@ export * from './views';
 export * from './predictor';
 export * from './parse-protocol';
 export * from './parse-pool';
+export * from './artifact';
