@@ -34,7 +34,8 @@ export async function analyzeAll(
     lastSequence = item.sequence;
     if (analyzer.recordCount % every === 0) progress.onProgress?.(analyzer.recordCount);
   }
-  progress.onProgress?.(analyzer.recordCount);
+  if (analyzer.recordCount % every !== 0 || analyzer.recordCount === 0)
+    progress.onProgress?.(analyzer.recordCount);
   return { snapshot: analyzer.finish(), recordCount: analyzer.recordCount, lastSequence };
 }
 

@@ -34,11 +34,16 @@ export async function prepareExamplesStream(
   return name;
 }
 
-/** Publishes examples with many acks in flight; counts stored examples per split. */
+/**
+ * Publishes examples with many acks in flight; counts stored examples per split. Waiting for a
+ * free slot is one promise per wait, not a race over every pending publish.
+ */
 export class ExamplesPublisher {
   readonly counts = { train: 0, validation: 0, duplicates: 0 };
   private readonly js: JetStreamClient;
-  private readonly pending = new Set<Promise<void>>();
+  private pending = 0;
+  private slotFreed: (() => void) | undefined;
+  private drained: (() => void) | undefined;
   private failure: unknown;
 
   constructor(
@@ -55,23 +60,37 @@ export class ExamplesPublisher {
   async publish(example: MaterializedExample): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     const subject = this.subjects.examples(this.pipeline, this.version, example.split);
-    const count = (ack: PubAck): void => {
-      if (ack.duplicate) this.counts.duplicates += 1;
-      else this.counts[example.split] += 1;
-    };
-    const sent = this.js
-      .publish(subject, example.bytes, { msgID: example.msgId })
-      .then(count, (err: unknown) => {
+    this.pending += 1;
+    this.js.publish(subject, example.bytes, { msgID: example.msgId }).then(
+      (ack: PubAck) => {
+        if (ack.duplicate) this.counts.duplicates += 1;
+        else this.counts[example.split] += 1;
+        this.settle();
+      },
+      (err: unknown) => {
         this.failure ??= err;
-      });
-    const tracked: Promise<void> = sent.finally(() => this.pending.delete(tracked));
-    this.pending.add(tracked);
-    if (this.pending.size >= this.inFlight) await Promise.race(this.pending);
+        this.settle();
+      },
+    );
+    if (this.pending >= this.inFlight)
+      await new Promise<void>((resolve) => (this.slotFreed = resolve));
   }
 
   /** Waits for every ack; throws the first publish failure. */
   async flush(): Promise<void> {
-    await Promise.all(this.pending);
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private settle(): void {
+    this.pending -= 1;
+    const freed = this.slotFreed;
+    this.slotFreed = undefined;
+    freed?.();
+    if (this.pending === 0) {
+      const drained = this.drained;
+      this.drained = undefined;
+      drained?.();
+    }
   }
 }
