@@ -25,9 +25,9 @@ export const ControlPattern = {
   jobReports: 'jobs.*.reports',
   /** worker -> am: end of an epoch; the reply says whether to go on (request). */
   epochGate: 'am.jobs.epoch-gate',
-  /** any -> feature: describe a fitted pipeline version (request). */
+  /** any -> feature: describe a fitted pipeline version (request, PipelineDescribeRequest -> PipelineVersion). */
   pipelineDescribe: 'feature.pipelines.describe',
-  /** am -> feature: fit and materialize a pipeline (request). */
+  /** am -> feature: fit and materialize a pipeline (request, PipelinePrepareRequest -> PipelinePrepareReply; can take minutes). */
   pipelinePrepare: 'feature.pipelines.prepare',
 } as const;
 export type ControlPattern = (typeof ControlPattern)[keyof typeof ControlPattern];
