@@ -39,7 +39,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFeatureConfig } from './feature.config';
 import { FeatureModule } from './feature.module';
 
-const silent = new JsonLogger('feature-test', 'error', () => undefined);
 const T = Date.UTC(2001, 0, 13, 14, 56); // a Saturday
 
 /** Six flights whose statistics are worked out by hand below. */
@@ -79,6 +78,11 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
   let app: NestFastifyApplication;
   let nc: NatsConnection;
   const server = () => app.getHttpServer();
+  const logs: Record<string, unknown>[] = [];
+  const logger = new JsonLogger('feature-test', 'info', (line) =>
+    logs.push(JSON.parse(line) as Record<string, unknown>),
+  );
+  const logged = (msg: string) => logs.filter((entry) => entry['msg'] === msg);
 
   /** Stands in for ingest's sourceDescribe responder, answering with the real contract types. */
   function answerSourceDescribe(): void {
@@ -154,7 +158,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
     app = await createServiceApp(FeatureModule.forRoot(config), {
       service: 'feature',
       config,
-      logger: silent,
+      logger,
     });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
@@ -248,6 +252,13 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
       label: { kind: 'binary' },
     });
     expect(version.materialization.status).toBe('none');
+    // PROGRESS_EVERY=2: a progress line every two records, then the end
+    expect(logged('fit progress').map((e) => [e['processed'], e['total']])).toEqual([
+      [2, 6],
+      [4, 6],
+      [6, 6],
+    ]);
+    expect(logged('fit done')).toMatchObject([{ pipeline: 'delays', version: 1, records: 6 }]);
     const view = (await request(server()).get('/v1/pipelines/delays').expect(200))
       .body as PipelineView;
     expect(view.versions).toMatchObject([{ version: 1, recordCount: 6, materialization: 'none' }]);
@@ -284,6 +295,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
       }
     };
     await check(1);
+    expect(logged('materialize progress').map((e) => e['processed'])).toEqual([2, 4, 6]);
     // Again: the version's old examples are replaced, not doubled.
     const again = await request(server())
       .post('/v1/pipelines/delays/versions/1/materialize')
