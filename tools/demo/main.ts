@@ -1,0 +1,63 @@
+import { Subjects } from '@dln/contracts';
+import { prepareFlightsFeatures } from './features-step';
+import { loadFlights } from './flights-data';
+import { ingestFlights } from './ingest-step';
+import { Launcher } from './launcher';
+import { StackConfig, stackConfigFrom, startStack, urlOf } from './stack';
+
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+/**
+ * The main job: the whole stack as separate processes, the real flights data ingested, its
+ * features fitted and materialized. Stays up until Ctrl-C (DEMO_EXIT=1: stop when done).
+ */
+async function main(): Promise<void> {
+  const config = stackConfigFrom(process.env);
+  const launcher = new Launcher(`${config.dataDir}/logs`);
+  launcher.stopOnSignals();
+  try {
+    await runDemo(config, launcher);
+  } catch (err) {
+    say(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
+    say(`service logs: ${config.dataDir}/logs/`);
+    await launcher.stopAll();
+    process.exit(1);
+  }
+}
+
+async function runDemo(config: StackConfig, launcher: Launcher): Promise<void> {
+  const subjects = new Subjects(config.subjectRoot);
+  const source = 'flights';
+  const pipeline = 'flights';
+
+  say('== dl-on-nats demo: flights delays ==');
+  await startStack(config, launcher, say);
+
+  const flights = loadFlights();
+  say(`\n-- ingest: ${flights.length} flights from vega-datasets/data/flights-20k.json over REST`);
+  const stored = await ingestFlights(urlOf(config, 'ingest'), source, flights);
+  say(`stored ${stored} records in stream ${subjects.rawStream(source)} (${subjects.rawAll(source)})`);
+
+  say('\n-- features: fit and materialize the flights pipeline');
+  const version = await prepareFlightsFeatures(urlOf(config, 'feature'), pipeline, source, stored);
+  const { counts } = version.materialization;
+  say(
+    `pipeline ${pipeline} v${version.version}: ${version.outputSchema.denseWidth} dense values + ` +
+      `${version.outputSchema.ids.length} id columns per example; ${counts.train} train / ${counts.validation} validation examples ` +
+      `in stream ${subjects.examplesStream(pipeline)}`,
+  );
+
+  say('\n-- where everything is');
+  say(`am         ${urlOf(config, 'am')}/v1/nodes, /v1/jobs`);
+  say(`ingest     ${urlOf(config, 'ingest')}/v1/sources/${source}`);
+  say(`feature    ${urlOf(config, 'feature')}/v1/pipelines/${pipeline}/versions/${version.version}`);
+  say(`prediction ${urlOf(config, 'prediction')}/v1/models`);
+  say(`NATS ${config.natsUrl} (subject root "${config.subjectRoot}"), SQLite files and logs in ${config.dataDir}`);
+  if (process.env['DEMO_EXIT'] === '1') {
+    await launcher.stopAll();
+    return;
+  }
+  say('\nEverything keeps running; Ctrl-C stops what this command started.');
+}
+
+void main();
