@@ -2,12 +2,18 @@ import { AM_ENTITIES, AM_MIGRATIONS } from '@dln/persistence';
 import { PlatformModule } from '@dln/platform';
 import { DynamicModule, Module } from '@nestjs/common';
 import type { AmConfig } from './am.config';
+import { JobsModule } from './jobs/jobs.module';
 import { NodesModule } from './nodes/nodes.module';
 
 /** The application manager: node registry, jobs, failover (see ARCHITECTURE.md). */
 @Module({})
 export class AmModule {
   static forRoot(config: AmConfig): DynamicModule {
+    const nodes = NodesModule.forRoot({
+      heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
+      lossAfterMissed: config.NODE_LOSS_AFTER_MISSED,
+      sweepIntervalMs: config.NODE_SWEEP_INTERVAL_MS,
+    });
     return {
       module: AmModule,
       imports: [
@@ -22,11 +28,18 @@ export class AmModule {
             migrations: AM_MIGRATIONS,
           },
         }),
-        NodesModule.forRoot({
-          heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
-          lossAfterMissed: config.NODE_LOSS_AFTER_MISSED,
-          sweepIntervalMs: config.NODE_SWEEP_INTERVAL_MS,
-        }),
+        nodes,
+        JobsModule.forRoot(
+          {
+            schedulingIntervalMs: config.JOB_SCHEDULING_INTERVAL_MS,
+            describeTimeoutMs: config.PIPELINE_DESCRIBE_TIMEOUT_MS,
+            prepareTimeoutMs: config.PIPELINE_PREPARE_TIMEOUT_MS,
+            progressEventMs: config.JOB_PROGRESS_EVENT_MS,
+            stopGraceMs: config.ROLE_STOP_GRACE_MS,
+            exportGraceMs: config.EXPORT_GRACE_MS,
+          },
+          nodes,
+        ),
       ],
     };
   }

@@ -1,0 +1,302 @@
+import {
+  compareFencing,
+  DlnError,
+  EpochGateReply,
+  EpochGateRequest,
+  ErrorCode,
+  FencingToken,
+  JobState,
+  RoleExitReason,
+  RoleExitReport,
+  RoleReport,
+  RoleState,
+} from '@dln/contracts';
+import {
+  isLiveRole,
+  promotionPolicyOf,
+  RoleKind,
+  RoleRecord,
+  tokenOf,
+  transitionRole,
+} from '@dln/jobs';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { NodeRegistryService } from '../nodes/node-registry.service';
+import { ActiveJob } from './active-job';
+import { CheckpointReports } from './checkpoint-reports';
+import { JobControl, RoleToStop } from './job-control.service';
+import { JobLedger } from './job-ledger';
+import { JOBS_SETTINGS } from './jobs.tokens';
+import type { JobsSettings } from './jobs.tokens';
+import { ModelRegistryService } from './model-registry.service';
+
+type Outcome = RoleToStop[];
+
+/**
+ * Everything roles tell the AM: reports (progress, evaluations, checkpoints, the export, the end
+ * of a role), role exits from the nodes and the epoch gate. A report from a superseded
+ * incarnation (older generation or attempt) is ignored; the gate refuses it with FENCED.
+ */
+@Injectable()
+export class JobReports implements OnModuleInit {
+  private readonly logger = new Logger(JobReports.name);
+
+  constructor(
+    private readonly ledger: JobLedger,
+    private readonly control: JobControl,
+    private readonly models: ModelRegistryService,
+    private readonly checkpoints: CheckpointReports,
+    private readonly registry: NodeRegistryService,
+    @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
+  ) {}
+
+  onModuleInit(): void {
+    this.registry.onRoleExit((report) => this.roleExited(report));
+  }
+
+  async report(report: RoleReport): Promise<void> {
+    const result = await this.ledger.withJob(report.token.jobId, async (job) => {
+      const role = this.currentRole(job, report.token);
+      if (!role) return [];
+      return this.apply(job, role, report);
+    });
+    if (!result)
+      this.logger.debug?.({
+        msg: 'report for a job that is not running',
+        jobId: report.token.jobId,
+        type: report.type,
+      });
+    else this.control.stopLater(result.value, result.job.reason ?? 'job ended');
+  }
+
+  /** Holds a worker's request until every worker reached the epoch's end and worker 0 evaluated it. */
+  async gate(request: EpochGateRequest): Promise<EpochGateReply> {
+    const result = await this.ledger.withJob(request.token.jobId, (job) => {
+      const role = this.currentRole(job, request.token);
+      if (!role)
+        throw new DlnError(
+          ErrorCode.Fenced,
+          `${request.token.role} of job ${job.id} is superseded (generation ${request.token.generation}, attempt ${request.token.attempt})`,
+        );
+      if (role.kind !== RoleKind.Worker)
+        throw new DlnError(ErrorCode.InvalidRequest, 'only workers pass the epoch gate');
+      const verdict = job.gate.arrive(role.index, request.epoch);
+      if (verdict) this.control.gates.settle(job.id, request.epoch, verdict);
+      // Wrapped: a bare promise would be awaited under the job's lock.
+      return {
+        reply: verdict ? Promise.resolve(verdict) : this.control.gates.wait(job.id, request.epoch),
+      };
+    });
+    if (!result) {
+      const job = await this.ledger.find(request.token.jobId);
+      return { proceed: false, reason: `job is ${job.state}` };
+    }
+    return result.value.reply;
+  }
+
+  private async apply(job: ActiveJob, role: RoleRecord, report: RoleReport): Promise<Outcome> {
+    const now = this.ledger.now();
+    switch (report.type) {
+      case 'started':
+        if (role.state === RoleState.Assigned) this.move(job, role, RoleState.Running, null);
+        return [];
+      case 'progress': {
+        if (role.kind !== RoleKind.Worker) return [];
+        this.markRunning(job, role);
+        job.progress.report(role.index, report);
+        if (now - job.lastProgressEventAt >= this.settings.progressEventMs) {
+          job.lastProgressEventAt = now;
+          job.record({
+            type: 'progress',
+            from: null,
+            to: null,
+            role: null,
+            detail: { ...job.progress.summary() },
+            at: now,
+          });
+        }
+        return [];
+      }
+      case 'evaluation': {
+        if (role.kind !== RoleKind.Worker || role.index !== 0) return [];
+        if (!job.validation.some((entry) => entry.epoch === report.epoch)) {
+          job.validation.push({ epoch: report.epoch, metrics: report.metrics });
+          job.validation.sort((a, b) => a.epoch - b.epoch);
+          job.record({
+            type: 'evaluation',
+            from: null,
+            to: null,
+            role: role.role,
+            detail: { epoch: report.epoch, metrics: report.metrics },
+            at: now,
+          });
+        }
+        const verdict = job.gate.evaluation(report.epoch, report.metrics);
+        if (verdict) this.control.gates.settle(job.id, report.epoch, verdict);
+        return [];
+      }
+      case 'checkpoint':
+        if (role.kind !== RoleKind.Ps || report.shard !== role.index) return [];
+        await this.checkpoints.shardStored(job, report);
+        return [];
+      case 'exported':
+        return this.exported(job, role, report);
+      case 'finished':
+        this.markRunning(job, role);
+        if (role.state === RoleState.Running) this.move(job, role, RoleState.Done, 'finished');
+        if (role.kind === RoleKind.Worker) job.progress.idle(role.index);
+        return this.maybeComplete(job);
+      case 'failed':
+        return this.failRole(job, role, RoleState.Failed, report.reason);
+    }
+  }
+
+  private async exported(
+    job: ActiveJob,
+    role: RoleRecord,
+    report: Extract<RoleReport, { type: 'exported' }>,
+  ): Promise<Outcome> {
+    if (
+      role.kind !== RoleKind.Worker ||
+      role.index !== 0 ||
+      job.modelVersion !== null ||
+      !job.prepared
+    )
+      return [];
+    const { decision, version } = await this.models.record({
+      model: job.spec.output.model,
+      jobId: job.id,
+      pipeline: job.prepared.pipeline,
+      pipelineVersion: job.prepared.version,
+      objects: report.objects,
+      metrics: report.metrics,
+      finite: report.finite,
+      policy: promotionPolicyOf(job.spec),
+    });
+    const now = this.ledger.now();
+    job.record({
+      type: 'model-version',
+      from: null,
+      to: null,
+      role: role.role,
+      detail: {
+        model: job.spec.output.model,
+        accepted: decision.accepted,
+        version: version?.version ?? null,
+        isDefault: version?.isDefault ?? false,
+        reason: decision.reason,
+      },
+      at: now,
+    });
+    if (!version)
+      return this.control.end(job, JobState.Failed, `model not exported: ${decision.reason}`);
+    job.modelVersion = version.version;
+    return this.maybeComplete(job);
+  }
+
+  /** Every worker done and the export recorded: stop the ps roles, SUCCEEDED. */
+  private maybeComplete(job: ActiveJob): Outcome {
+    if (job.state !== JobState.Running) return [];
+    const workers = job.current().filter((role) => role.kind === RoleKind.Worker);
+    if (!workers.every((role) => role.state === RoleState.Done)) return [];
+    if (job.modelVersion !== null) {
+      return this.control.end(
+        job,
+        JobState.Succeeded,
+        `model ${job.spec.output.model} version ${job.modelVersion}`,
+      );
+    }
+    // The export report may still be on its way (it travels apart from the exit).
+    setTimeout(() => void this.exportOverdue(job.id), this.settings.exportGraceMs).unref();
+    return [];
+  }
+
+  private async exportOverdue(jobId: string): Promise<void> {
+    const result = await this.ledger.withJob(jobId, (job) => {
+      if (job.state !== JobState.Running || job.modelVersion !== null) return [];
+      const workers = job.current().filter((role) => role.kind === RoleKind.Worker);
+      if (!workers.every((role) => role.state === RoleState.Done)) return [];
+      return this.control.end(
+        job,
+        JobState.Failed,
+        'every worker finished but no model was exported',
+      );
+    });
+    if (result) this.control.stopLater(result.value, 'job failed');
+  }
+
+  /** A role process ended (its node's report). */
+  private async roleExited(report: RoleExitReport): Promise<void> {
+    const { exit } = report;
+    const result = await this.ledger.withJob(exit.token.jobId, (job) => {
+      const role = this.currentRole(job, exit.token);
+      if (!role || !isLiveRole(role)) return [];
+      const detail = `${exit.reason}${exit.code !== null ? ` (code ${exit.code})` : ''}${exit.signal ? ` (signal ${exit.signal})` : ''}${exit.message ? `: ${exit.message}` : ''}`;
+      switch (exit.reason) {
+        case RoleExitReason.Completed:
+          if (role.kind === RoleKind.Worker) {
+            this.markRunning(job, role);
+            this.move(job, role, RoleState.Done, 'process completed');
+            job.progress.idle(role.index);
+            return this.maybeComplete(job);
+          }
+          return this.failRole(
+            job,
+            role,
+            RoleState.Failed,
+            `exited before the job finished: ${detail}`,
+          );
+        case RoleExitReason.Stopped:
+          return this.failRole(
+            job,
+            role,
+            RoleState.Lost,
+            `stopped by node ${report.nodeId}: ${detail}`,
+          );
+        default:
+          return this.failRole(job, role, RoleState.Failed, `process ${detail}`);
+      }
+    });
+    if (result) this.control.stopLater(result.value, result.job.reason ?? 'job failed');
+  }
+
+  /** A failed or lost role fails the job for now (failover, issue 4, will replace the role). */
+  private failRole(job: ActiveJob, role: RoleRecord, to: RoleState, reason: string): Outcome {
+    if (!isLiveRole(role)) return [];
+    this.move(job, role, to, reason);
+    if (role.nodeId !== null) this.registry.nodes.release(role.nodeId, tokenOf(job.id, role));
+    if (job.final) return [];
+    return this.control.end(
+      job,
+      JobState.Failed,
+      `${role.role} ${to === RoleState.Lost ? 'lost' : 'failed'}: ${reason}`,
+    );
+  }
+
+  private markRunning(job: ActiveJob, role: RoleRecord): void {
+    if (role.state === RoleState.Assigned) this.move(job, role, RoleState.Running, null);
+  }
+
+  private move(job: ActiveJob, role: RoleRecord, to: RoleState, reason: string | null): void {
+    job.record(transitionRole(role, to, reason, this.ledger.now()));
+    job.touch(role);
+  }
+
+  /** The role's current incarnation when the token is its own; undefined (and logged) otherwise. */
+  private currentRole(job: ActiveJob, token: FencingToken): RoleRecord | undefined {
+    const role = job.current().find((candidate) => candidate.role === token.role);
+    if (!role) {
+      this.logger.warn({ msg: 'message from an unknown role', ...token });
+      return undefined;
+    }
+    const verdict = compareFencing(tokenOf(job.id, role), token);
+    if (verdict !== 'current') {
+      this.logger.warn({
+        msg: `ignored a ${verdict} incarnation`,
+        ...token,
+        current: { generation: role.generation, attempt: role.attempt },
+      });
+      return undefined;
+    }
+    return role;
+  }
+}
