@@ -93,8 +93,11 @@ export type EpochGateReply = z.infer<typeof epochGateReplySchema>;
 /**
  * Binary ps messages carry this header (length-prefixed JSON) before their float32 payload.
  * Pull: request header only; reply header + the shard's parameters chunk. Push: request header
- * + a gradient chunk (already multiplied by nothing: the mean gradient of `count` examples);
- * reply header only. Large vectors are split into `chunks` parts at `offset` (in floats).
+ * + a gradient chunk (the mean gradient of `count` examples; no values when `count` is 0);
+ * reply header only. Vectors above the server's max_payload are split into `chunks` parts:
+ * chunk i covers floats [i * ceil(total / chunks), min(total, (i + 1) * ceil(total / chunks))),
+ * starting at `offset`; a pull asks for each chunk with its own request (in parallel). Errors
+ * come back as a header `{error: ErrorBody.error}` with no values.
  */
 export const psHeaderSchema = z.strictObject({
   token: fencingTokenSchema,
@@ -105,6 +108,8 @@ export const psHeaderSchema = z.strictObject({
   chunks: z.number().int().min(1),
   offset: z.number().int().min(0),
   total: z.number().int().min(0),
+  /** Push replies: ms the shard held the push (sync barrier + apply), to tell wire time from waiting. */
+  heldMs: z.number().min(0).max(86_400_000).optional(),
 });
 export type PsHeader = z.infer<typeof psHeaderSchema>;
 

@@ -1,0 +1,149 @@
+import { DlnError, ErrorCode, FencingToken, PsHeader, Subjects } from '@dln/contracts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { PushAck, ShardClient } from '@dln/training';
+import { chunkCount, chunkFloats, chunkRange, decodePsMessage, encodePsMessage } from './ps-codec';
+
+export interface NatsShardClientOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  /** The worker's own token: every request carries it. */
+  token: FencingToken;
+  /** Floats held by each shard (ParameterLayout.shardSizes). */
+  shardSizes: readonly number[];
+  /** A sync push waits for the slowest worker of the step: keep this generous. */
+  timeoutMs?: number;
+  /** Defaults to the server's max_payload (nc.info.max_payload). */
+  maxPayload?: number;
+}
+
+/** Wire time accounting of one client (milliseconds and bytes). */
+export interface WireStats {
+  requests: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/**
+ * A worker's ShardClient over NATS request/reply: binary PsHeader + raw float32, vectors above
+ * the server's max_payload split into chunks sent in parallel.
+ */
+export class NatsShardClient implements ShardClient {
+  readonly stats: WireStats = { requests: 0, bytesOut: 0, bytesIn: 0 };
+  private readonly perChunk: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: NatsShardClientOptions) {
+    const maxPayload = options.maxPayload ?? options.nc.info?.max_payload ?? 1024 * 1024;
+    this.perChunk = chunkFloats(maxPayload);
+    this.timeoutMs = options.timeoutMs ?? 120_000;
+  }
+
+  async pull(shard: number, step: number): Promise<Float32Array> {
+    const total = this.sizeOf(shard);
+    const chunks = chunkCount(total, this.perChunk);
+    const subject = this.options.subjects.psPull(this.options.token.jobId, shard);
+    const replies = await Promise.all(
+      Array.from({ length: chunks }, (_, chunk) =>
+        this.request(subject, this.header(shard, step, 0, chunk, chunks, total)),
+      ),
+    );
+    if (chunks === 1) return this.checked(replies[0] as Reply, 0, total).values;
+    const values = new Float32Array(total);
+    replies.forEach((reply, chunk) => {
+      const { start, end } = chunkRange(total, chunks, chunk);
+      values.set(this.checked(reply, start, end - start).values, start);
+    });
+    return values;
+  }
+
+  async push(
+    shard: number,
+    step: number,
+    count: number,
+    gradient: Float32Array | null,
+  ): Promise<PushAck> {
+    const total = this.sizeOf(shard);
+    const subject = this.options.subjects.psPush(this.options.token.jobId, shard);
+    const chunks = count > 0 ? chunkCount(total, this.perChunk) : 1;
+    if (count > 0 && gradient?.length !== total) {
+      throw new DlnError(
+        ErrorCode.InvalidRequest,
+        `gradient for shard ${shard} has ${gradient?.length ?? 0} values, expected ${total}`,
+      );
+    }
+    const replies = await Promise.all(
+      Array.from({ length: chunks }, (_, chunk) => {
+        const { start, end } = chunkRange(total, chunks, chunk);
+        const values = count > 0 ? (gradient as Float32Array).subarray(start, end) : undefined;
+        return this.request(
+          subject,
+          this.header(shard, step, count, chunk, chunks, total, start),
+          values,
+        );
+      }),
+    );
+    let heldMs = 0;
+    let last = replies[0] as Reply;
+    for (const reply of replies) {
+      const held = reply.header.heldMs ?? 0;
+      if (held >= heldMs) {
+        heldMs = held;
+        last = reply;
+      }
+    }
+    return { step: last.header.step, updateCount: last.header.count, heldMs };
+  }
+
+  private header(
+    shard: number,
+    step: number,
+    count: number,
+    chunk: number,
+    chunks: number,
+    total: number,
+    offset = 0,
+  ): PsHeader {
+    return { token: this.options.token, shard, step, count, chunk, chunks, offset, total };
+  }
+
+  private async request(subject: string, header: PsHeader, values?: Float32Array): Promise<Reply> {
+    const data = encodePsMessage(header, values);
+    let raw: Uint8Array;
+    try {
+      raw = (await this.options.nc.request(subject, data, { timeout: this.timeoutMs })).data;
+    } catch (cause) {
+      const text = cause instanceof Error ? cause.message : String(cause);
+      const noResponders =
+        /no responders/i.test(text) || (cause as { code?: string }).code === '503';
+      throw new DlnError(
+        noResponders ? ErrorCode.Unavailable : ErrorCode.Timeout,
+        `ps shard ${header.shard}: ${noResponders ? 'no shard answers on' : 'no answer in time on'} ${subject}`,
+        { retryable: true, cause },
+      );
+    }
+    this.stats.requests += 1;
+    this.stats.bytesOut += data.byteLength;
+    this.stats.bytesIn += raw.byteLength;
+    return decodePsMessage(raw);
+  }
+
+  private checked(reply: Reply, offset: number, length: number): Reply {
+    if (reply.header.offset !== offset || reply.values.length !== length) {
+      throw new DlnError(
+        ErrorCode.Internal,
+        `ps reply has ${reply.values.length} values at ${reply.header.offset}, expected ${length} at ${offset}`,
+        { retryable: true },
+      );
+    }
+    return reply;
+  }
+
+  private sizeOf(shard: number): number {
+    const size = this.options.shardSizes[shard];
+    if (size === undefined)
+      throw new DlnError(ErrorCode.InvalidRequest, `shard ${shard} does not exist`);
+    return size;
+  }
+}
+
+type Reply = ReturnType<typeof decodePsMessage>;

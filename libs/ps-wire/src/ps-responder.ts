@@ -1,0 +1,135 @@
+import { DlnError, ErrorCode, PsHeader, Subjects } from '@dln/contracts';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { FencedError, PsShard } from '@dln/training';
+import { chunkRange, decodePsMessage, encodePsError, encodePsMessage } from './ps-codec';
+
+export interface PsResponderOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  jobId: string;
+  shardIndex: number;
+  shard: PsShard;
+  /** Called for every request that ended in an error (after the error reply). */
+  onError?: (error: unknown, subject: string) => void;
+}
+
+/** The subscriptions of one shard; `close` drains them. */
+export interface PsResponder {
+  close(): Promise<void>;
+}
+
+interface Assembly {
+  values: Float32Array;
+  received: Set<number>;
+}
+
+/** Partial chunked pushes kept at most (a worker that died mid-push leaves one behind). */
+const MAX_ASSEMBLIES = 256;
+
+/**
+ * Serves one PsShard on its pull and push subjects: binary request/reply (PsHeader + raw
+ * float32), chunked pulls answered chunk by chunk, chunked pushes reassembled before the shard
+ * sees them. A request of a newer generation gets no answer: this shard is superseded and the
+ * newer incarnation answers it.
+ */
+export function servePsShard(options: PsResponderOptions): PsResponder {
+  const { nc, subjects, jobId, shardIndex, shard } = options;
+  const assemblies = new Map<string, Assembly>();
+
+  const reply = (msg: Msg, data: Uint8Array): void => {
+    if (msg.reply) msg.respond(data);
+  };
+  const fail = (msg: Msg, error: unknown): void => {
+    if (!(error instanceof FencedError && error.receiverSuperseded))
+      reply(msg, encodePsError(error));
+    options.onError?.(error, msg.subject);
+  };
+  const checkHeader = (header: PsHeader): void => {
+    if (header.shard !== shardIndex) {
+      throw new DlnError(
+        ErrorCode.InvalidRequest,
+        `request for shard ${header.shard} reached shard ${shardIndex}`,
+      );
+    }
+    if (header.total !== shard.size) {
+      throw new DlnError(
+        ErrorCode.InvalidRequest,
+        `request for ${header.total} values, shard ${shardIndex} holds ${shard.size}`,
+      );
+    }
+  };
+
+  const onPull = async (msg: Msg): Promise<void> => {
+    const { header } = decodePsMessage(msg.data);
+    checkHeader(header);
+    const params = await shard.pull(header.token, header.step);
+    const { start, end } = chunkRange(shard.size, header.chunks, header.chunk);
+    reply(
+      msg,
+      encodePsMessage({ ...header, count: 0, offset: start }, params.subarray(start, end)),
+    );
+  };
+
+  const onPush = async (msg: Msg): Promise<void> => {
+    const { header, values } = decodePsMessage(msg.data);
+    checkHeader(header);
+    let gradient: Float32Array | null = header.count > 0 ? values : null;
+    if (header.count > 0 && header.chunks > 1) {
+      gradient = collect(header, values);
+      if (!gradient) {
+        reply(msg, encodePsMessage({ ...header, heldMs: 0 }));
+        return;
+      }
+    }
+    const ack = await shard.push(header.token, header.step, header.count, gradient);
+    reply(
+      msg,
+      encodePsMessage({ ...header, step: ack.step, count: ack.updateCount, heldMs: ack.heldMs }),
+    );
+  };
+
+  /** Adds one chunk of a push; returns the whole gradient once every chunk is in. */
+  const collect = (header: PsHeader, values: Float32Array): Float32Array | null => {
+    const { start, end } = chunkRange(header.total, header.chunks, header.chunk);
+    if (header.offset !== start || values.length !== end - start) {
+      throw new DlnError(
+        ErrorCode.InvalidRequest,
+        `chunk ${header.chunk} of ${header.chunks} has ${values.length} values at ${header.offset}, expected ${end - start} at ${start}`,
+      );
+    }
+    const key = `${header.token.role}/${header.token.attempt}/${header.step}/${header.count}`;
+    let assembly = assemblies.get(key);
+    if (!assembly) {
+      if (assemblies.size >= MAX_ASSEMBLIES)
+        assemblies.delete(assemblies.keys().next().value as string);
+      assembly = { values: new Float32Array(header.total), received: new Set() };
+      assemblies.set(key, assembly);
+    }
+    assembly.values.set(values, start);
+    assembly.received.add(header.chunk);
+    if (assembly.received.size < header.chunks) return null;
+    assemblies.delete(key);
+    return assembly.values;
+  };
+
+  const serve = (subject: string, handler: (msg: Msg) => Promise<void>): Subscription =>
+    nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) {
+          options.onError?.(error, subject);
+          return;
+        }
+        handler(msg).catch((cause: unknown) => fail(msg, cause));
+      },
+    });
+
+  const subscriptions = [
+    serve(subjects.psPull(jobId, shardIndex), onPull),
+    serve(subjects.psPush(jobId, shardIndex), onPush),
+  ];
+  return {
+    close: async () => {
+      await Promise.all(subscriptions.map((subscription) => subscription.drain()));
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import {
+  ControlPattern,
+  DlnError,
+  EvaluationMetrics,
+  pipelineVersionSchema,
+  RoleConfig,
+  Subjects,
+} from '@dln/contracts';
+import { requestJson } from '@dln/messaging';
+import {
+  batchFromExamples,
+  buildModel,
+  exportModelArtifact,
+  ExampleBatch,
+  writeWeights,
+} from '@dln/ml';
+import { ReportSink, WorkerLoop, WorkerResult, workerSplitOf } from '@dln/training';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { readExamples } from '../examples-reader';
+import { RoleObjects } from '../object-blobs';
+import { NatsShardClient } from '../ps-client';
+import { NatsEpochGate, natsReportSink } from '../role-links';
+import { parseRoleConfig, RoleRuntime, startBackend } from './role-runtime';
+
+export interface WorkerRoleOptions {
+  /** Worker 0 exports the model at the end (default true; benchmarks turn it off). */
+  exportModel?: boolean;
+  /** Called with the loop's result (timings) before the role reports `finished`. */
+  onResult?: (result: WorkerResult) => void;
+}
+
+/**
+ * The worker role: reads its part of the training examples (workerSplitOf of each record id),
+ * trains with the ps shards over NATS, reports progress, passes the AM's epoch gate; worker 0
+ * evaluates each epoch and, at the end, exports the model version and reports `exported`.
+ */
+export async function runWorkerRole(
+  raw: unknown,
+  runtime: RoleRuntime,
+  options: WorkerRoleOptions = {},
+): Promise<void> {
+  const config = parseRoleConfig(raw, 'worker');
+  const { nc, log } = runtime;
+  const subjects = new Subjects(config.subjectRoot);
+  const report = natsReportSink(nc, subjects, config.token.jobId);
+  await startBackend(runtime);
+  const data = await loadData(nc, subjects, config);
+  log('info', 'examples loaded', {
+    train: data.train.size,
+    parts: data.partSizes,
+    validation: data.validation?.size ?? 0,
+  });
+  report({ type: 'started', token: config.token });
+  runtime.ready();
+  const loop = new WorkerLoop({
+    token: config.token,
+    index: config.index,
+    workers: config.workers,
+    model: config.model,
+    schema: config.outputSchema,
+    training: config.training,
+    layout: config.parameters,
+    train: data.train,
+    partSizes: data.partSizes,
+    ...(data.validation ? { validation: data.validation } : {}),
+    client: new NatsShardClient({
+      nc,
+      subjects,
+      token: config.token,
+      shardSizes: config.parameters.shardSizes,
+    }),
+    gate: new NatsEpochGate(nc, subjects, config.token, { signal: runtime.signal }),
+    report,
+    signal: runtime.signal,
+  });
+  const result = await loop.run();
+  options.onResult?.(result);
+  log('info', 'training loop ended', {
+    epochs: result.epochs,
+    steps: result.steps,
+    stopped: result.stopped,
+    timing: result.timing,
+  });
+  if (!result.stopped && result.params && options.exportModel !== false) {
+    await exportModel(nc, subjects, config, result, report);
+  }
+  report({ type: 'finished', token: config.token });
+}
+
+interface WorkerData {
+  train: ExampleBatch;
+  partSizes: number[];
+  validation?: ExampleBatch;
+}
+
+async function loadData(
+  nc: NatsConnection,
+  subjects: Subjects,
+  config: RoleConfig,
+): Promise<WorkerData> {
+  const { pipeline, version, trainCount, validationCount } = config.examples;
+  const partSizes = new Array<number>(config.workers).fill(0);
+  const train = await readExamples(nc, subjects, {
+    pipeline,
+    version,
+    split: 'train',
+    expected: trainCount,
+    keep: (recordId) => {
+      const worker = workerSplitOf(recordId, config.workers);
+      partSizes[worker] = (partSizes[worker] as number) + 1;
+      return worker === config.index;
+    },
+  });
+  const data: WorkerData = {
+    train: batchFromExamples(train.examples, config.outputSchema),
+    partSizes,
+  };
+  if (config.index === 0 && validationCount > 0) {
+    const validation = await readExamples(nc, subjects, {
+      pipeline,
+      version,
+      split: 'validation',
+      expected: validationCount,
+    });
+    data.validation = batchFromExamples(validation.examples, config.outputSchema);
+  }
+  return data;
+}
+
+async function exportModel(
+  nc: NatsConnection,
+  subjects: Subjects,
+  config: RoleConfig,
+  result: WorkerResult,
+  report: ReportSink,
+): Promise<void> {
+  const { pipeline, version, trainCount } = config.examples;
+  const described = await requestJson(
+    nc,
+    subjects.control(ControlPattern.pipelineDescribe),
+    { pipeline, version },
+    {
+      reply: pipelineVersionSchema,
+      what: `pipeline ${pipeline} v${version}`,
+      timeoutMs: 15_000,
+    },
+  );
+  const metrics: EvaluationMetrics = result.metrics ?? {
+    loss: result.lastLoss ?? Number.NaN,
+    examples: 0,
+  };
+  const model = buildModel(config.model, config.outputSchema, config.training.seed);
+  try {
+    writeWeights(model, result.params as Float32Array);
+    const artifact = await exportModelArtifact(model, {
+      pipeline: described.snapshot,
+      outputSchema: config.outputSchema,
+      validationLoss: metrics.loss,
+      metadata: {
+        jobId: config.token.jobId,
+        jobName: config.jobName,
+        generation: config.token.generation,
+        pipeline,
+        pipelineVersion: version,
+        trainExamples: trainCount,
+        validation: metrics,
+      },
+    });
+    const prefix = `${config.outputModel}/${config.token.jobId}-g${config.token.generation}`;
+    const objects = await new RoleObjects(nc, subjects).putArtifact(prefix, artifact);
+    report({
+      type: 'exported',
+      token: config.token,
+      objects,
+      metrics,
+      trainExamples: trainCount,
+      finite: true,
+    });
+  } catch (error) {
+    throw error instanceof DlnError
+      ? error
+      : new DlnError(
+          'INTERNAL',
+          `export failed: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+  } finally {
+    model.dispose();
+  }
+}
