@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
-import tsconfig from './tsconfig.base.json';
+import tsconfig from './tsconfig.base.json' with { type: 'json' };
 
 const alias = Object.fromEntries(
   Object.entries(tsconfig.compilerOptions.paths).map(([name, [target]]) => [name, resolve(import.meta.dirname, target as string)]),

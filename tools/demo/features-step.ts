@@ -4,7 +4,11 @@ import { callJson } from './http';
 import { Progress } from './progress';
 
 /** Runs `work` while showing the progress that `poll` reads, until `work` settles. */
-async function withProgress<T>(work: Promise<T>, poll: () => Promise<number>, progress: Progress): Promise<T> {
+async function withProgress<T>(
+  work: Promise<T>,
+  poll: () => Promise<number>,
+  progress: Progress,
+): Promise<T> {
   let settled = false;
   const watcher = (async () => {
     while (!settled) {
@@ -21,7 +25,12 @@ async function withProgress<T>(work: Promise<T>, poll: () => Promise<number>, pr
 }
 
 /** Declares the flights pipeline, fits a version over the stored source and materializes it. */
-export async function prepareFlightsFeatures(featureUrl: string, pipeline: string, source: string, records: number): Promise<PipelineVersion> {
+export async function prepareFlightsFeatures(
+  featureUrl: string,
+  pipeline: string,
+  source: string,
+  records: number,
+): Promise<PipelineVersion> {
   const base = `${featureUrl}/v1/pipelines`;
   await callJson('POST', base, flightsPipelineSpec(pipeline, source));
   const fitProgress = new Progress('fit     ', records);
@@ -34,7 +43,9 @@ export async function prepareFlightsFeatures(featureUrl: string, pipeline: strin
   const materializeProgress = new Progress('examples', fitted.recordCount);
   const version = await withProgress(
     callJson<PipelineVersion>('POST', `${base}/${pipeline}/versions/${fitted.version}/materialize`),
-    async () => (await callJson<PipelineVersion>('GET', `${base}/${pipeline}/versions/${fitted.version}`)).materialization.processed,
+    async () =>
+      (await callJson<PipelineVersion>('GET', `${base}/${pipeline}/versions/${fitted.version}`))
+        .materialization.processed,
     materializeProgress,
   );
   materializeProgress.update(version.materialization.processed);

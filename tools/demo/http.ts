@@ -1,5 +1,10 @@
 /** A REST call of the demo; a non-2xx answer becomes an Error carrying the service's message. */
-export async function callJson<T>(method: 'GET' | 'POST', url: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+export async function callJson<T>(
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<T> {
   const init: RequestInit = { method, signal: AbortSignal.timeout(600_000) };
   if (body !== undefined) {
     init.headers = { 'content-type': contentType };
@@ -10,7 +15,7 @@ export async function callJson<T>(method: 'GET' | 'POST', url: string, body?: un
   const parsed = text ? (JSON.parse(text) as unknown) : undefined;
   if (!res.ok) {
     const error = (parsed as { error?: { message?: string } | string } | undefined)?.error;
-    const message = typeof error === 'string' ? error : error?.message ?? text;
+    const message = typeof error === 'string' ? error : (error?.message ?? text);
     throw new Error(`${method} ${url} -> ${res.status}: ${message}`);
   }
   return parsed as T;

@@ -11,7 +11,12 @@ interface IngestAnswer {
 }
 
 /** Declares the flights source and sends every flight over REST, ids from their row numbers. */
-export async function ingestFlights(ingestUrl: string, source: string, flights: Flight[], batch = 2_000): Promise<number> {
+export async function ingestFlights(
+  ingestUrl: string,
+  source: string,
+  flights: Flight[],
+  batch = 2_000,
+): Promise<number> {
   await callJson('POST', `${ingestUrl}/v1/sources`, flightsSourceDeclaration(source));
   const progress = new Progress('ingest  ', flights.length);
   let sent = 0;

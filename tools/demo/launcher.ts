@@ -24,13 +24,17 @@ export class Launcher {
   start(name: string, command: string, args: string[], env: Record<string, string>): Launched {
     const logFile = join(this.logDir, `${name}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     const entry = { name, child, logFile };
     this.launched.push(entry);
     child.once('exit', (code, signal) => {
-      if (!this.stopping) process.stderr.write(`! ${name} exited (${code ?? signal}); see ${logFile}\n`);
+      if (!this.stopping)
+        process.stderr.write(`! ${name} exited (${code ?? signal}); see ${logFile}\n`);
     });
     return entry;
   }

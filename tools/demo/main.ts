@@ -36,7 +36,9 @@ async function runDemo(config: StackConfig, launcher: Launcher): Promise<void> {
   const flights = loadFlights();
   say(`\n-- ingest: ${flights.length} flights from vega-datasets/data/flights-20k.json over REST`);
   const stored = await ingestFlights(urlOf(config, 'ingest'), source, flights);
-  say(`stored ${stored} records in stream ${subjects.rawStream(source)} (${subjects.rawAll(source)})`);
+  say(
+    `stored ${stored} records in stream ${subjects.rawStream(source)} (${subjects.rawAll(source)})`,
+  );
 
   say('\n-- features: fit and materialize the flights pipeline');
   const version = await prepareFlightsFeatures(urlOf(config, 'feature'), pipeline, source, stored);
@@ -50,9 +52,13 @@ async function runDemo(config: StackConfig, launcher: Launcher): Promise<void> {
   say('\n-- where everything is');
   say(`am         ${urlOf(config, 'am')}/v1/nodes, /v1/jobs`);
   say(`ingest     ${urlOf(config, 'ingest')}/v1/sources/${source}`);
-  say(`feature    ${urlOf(config, 'feature')}/v1/pipelines/${pipeline}/versions/${version.version}`);
+  say(
+    `feature    ${urlOf(config, 'feature')}/v1/pipelines/${pipeline}/versions/${version.version}`,
+  );
   say(`prediction ${urlOf(config, 'prediction')}/v1/models`);
-  say(`NATS ${config.natsUrl} (subject root "${config.subjectRoot}"), SQLite files and logs in ${config.dataDir}`);
+  say(
+    `NATS ${config.natsUrl} (subject root "${config.subjectRoot}"), SQLite files and logs in ${config.dataDir}`,
+  );
   if (process.env['DEMO_EXIT'] === '1') {
     await launcher.stopAll();
     return;

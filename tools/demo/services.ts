@@ -14,7 +14,9 @@ async function main(): Promise<void> {
     await launcher.stopAll();
     process.exit(1);
   }
-  say(`\nREST: am ${urlOf(config, 'am')}  ingest ${urlOf(config, 'ingest')}  feature ${urlOf(config, 'feature')}  prediction ${urlOf(config, 'prediction')}`);
+  say(
+    `\nREST: am ${urlOf(config, 'am')}  ingest ${urlOf(config, 'ingest')}  feature ${urlOf(config, 'feature')}  prediction ${urlOf(config, 'prediction')}`,
+  );
   say(`logs: ${config.dataDir}/logs/*.log   subject root: ${config.subjectRoot}`);
   say('Ctrl-C stops everything.');
 }

@@ -16,14 +16,16 @@ export interface StackConfig {
 function portFrom(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`${name} must be a TCP port, got "${value}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new Error(`${name} must be a TCP port, got "${value}"`);
   return port;
 }
 
 function countFrom(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
   const count = Number(value);
-  if (!Number.isInteger(count) || count < 0 || count > 16) throw new Error(`${name} must be 0..16, got "${value}"`);
+  if (!Number.isInteger(count) || count < 0 || count > 16)
+    throw new Error(`${name} must be 0..16, got "${value}"`);
   return count;
 }
 
@@ -81,9 +83,17 @@ async function aliveNodes(amUrl: string): Promise<number> {
  * Starts NATS (when none answers) and the six services as separate processes, the way a user
  * runs them, and waits until each is healthy and every node has registered with the AM.
  */
-export async function startStack(config: StackConfig, launcher: Launcher, say: (line: string) => void): Promise<void> {
+export async function startStack(
+  config: StackConfig,
+  launcher: Launcher,
+  say: (line: string) => void,
+): Promise<void> {
   const nats = await ensureNats(config.natsUrl, config.dataDir, launcher);
-  say(nats === 'started' ? `started nats-server (JetStream) at ${config.natsUrl}` : `using NATS at ${config.natsUrl}`);
+  say(
+    nats === 'started'
+      ? `started nats-server (JetStream) at ${config.natsUrl}`
+      : `using NATS at ${config.natsUrl}`,
+  );
   const common = {
     NATS_URL: config.natsUrl,
     SUBJECT_ROOT: config.subjectRoot,
@@ -96,12 +106,21 @@ export async function startStack(config: StackConfig, launcher: Launcher, say: (
     ['feature', config.ports.feature],
     ['prediction', config.ports.prediction],
   ] as const;
-  for (const [app, port] of services) launcher.startApp(app, app, { ...common, PORT: String(port) });
+  for (const [app, port] of services)
+    launcher.startApp(app, app, { ...common, PORT: String(port) });
   for (let i = 0; i < config.parameterServers; i += 1) {
-    launcher.startApp(`parameter-server-${i}`, 'parameter-server', { ...common, PORT: '0', NODE_ID: `ps-node-${i}` });
+    launcher.startApp(`parameter-server-${i}`, 'parameter-server', {
+      ...common,
+      PORT: '0',
+      NODE_ID: `ps-node-${i}`,
+    });
   }
   for (let i = 0; i < config.workers; i += 1) {
-    launcher.startApp(`worker-${i}`, 'worker', { ...common, PORT: '0', NODE_ID: `worker-node-${i}` });
+    launcher.startApp(`worker-${i}`, 'worker', {
+      ...common,
+      PORT: '0',
+      NODE_ID: `worker-node-${i}`,
+    });
   }
   for (const [app] of services) {
     await waitHealthy(app, urlOf(config, app));
@@ -113,6 +132,11 @@ export async function startStack(config: StackConfig, launcher: Launcher, say: (
   while (Date.now() < deadline && (alive = await aliveNodes(urlOf(config, 'am'))) < expected) {
     await new Promise((done) => setTimeout(done, 250));
   }
-  if (alive < expected) throw new Error(`only ${alive} of ${expected} worker/ps nodes registered with the AM within 60 s`);
-  say(`${expected} nodes registered (${config.workers} worker, ${config.parameterServers} parameter-server)`);
+  if (alive < expected)
+    throw new Error(
+      `only ${alive} of ${expected} worker/ps nodes registered with the AM within 60 s`,
+    );
+  say(
+    `${expected} nodes registered (${config.workers} worker, ${config.parameterServers} parameter-server)`,
+  );
 }

@@ -32,13 +32,26 @@ export async function createServiceApp(
   const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimitBytes ?? 1024 * 1024 });
   const textTypes = options.textContentTypes ?? [];
   if (textTypes.length > 0) {
-    adapter.getInstance().addContentTypeParser(textTypes, { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    adapter
+      .getInstance()
+      .addContentTypeParser(textTypes, { parseAs: 'string' }, (_request, body, done) =>
+        done(null, body),
+      );
   }
-  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, { logger, bufferLogs: false });
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
+    logger,
+    bufferLogs: false,
+  });
   app.enableShutdownHooks();
   const nats = app.get<NatsConnection>(NATS_CONNECTION);
   app.connectMicroservice(
-    { strategy: new SharedNatsServer(nats, options.config.SUBJECT_ROOT, options.queue ?? options.service) },
+    {
+      strategy: new SharedNatsServer(
+        nats,
+        options.config.SUBJECT_ROOT,
+        options.queue ?? options.service,
+      ),
+    },
     { inheritAppConfig: true },
   );
   await app.startAllMicroservices();
@@ -53,6 +66,10 @@ export async function startService(
   const app = await createServiceApp(rootModule, options);
   await app.listen(options.port, options.config.HOST);
   const address = app.getHttpServer().address() as AddressInfo;
-  new JsonLogger(options.service, options.config.LOG_LEVEL).log({ msg: 'listening', port: address.port }, 'Bootstrap');
+  // Always printed, whatever LOG_LEVEL: launchers and tests read the bound port from it.
+  new JsonLogger(options.service, 'info').log(
+    { msg: 'listening', port: address.port },
+    'Bootstrap',
+  );
   return { app, port: address.port };
 }

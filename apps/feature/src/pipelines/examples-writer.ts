@@ -1,6 +1,12 @@
-import { Subjects } from '@dln/contracts';
+import { RecordHeader, Subjects } from '@dln/contracts';
 import type { MaterializedExample } from '@dln/features';
-import { ensureStream, jetStreamManagerOf, jetStreamOf, NatsConnection } from '@dln/messaging';
+import {
+  ensureStream,
+  jetStreamManagerOf,
+  jetStreamOf,
+  NatsConnection,
+  natsHeaders,
+} from '@dln/messaging';
 import {
   DiscardPolicy,
   RetentionPolicy,
@@ -61,7 +67,9 @@ export class ExamplesPublisher {
     if (this.failure !== undefined) throw this.failure;
     const subject = this.subjects.examples(this.pipeline, this.version, example.split);
     this.pending += 1;
-    this.js.publish(subject, example.bytes, { msgID: example.msgId }).then(
+    const headers = natsHeaders();
+    headers.set(RecordHeader.recordId, example.recordId);
+    this.js.publish(subject, example.bytes, { msgID: example.msgId, headers }).then(
       (ack: PubAck) => {
         if (ack.duplicate) this.counts.duplicates += 1;
         else this.counts[example.split] += 1;
