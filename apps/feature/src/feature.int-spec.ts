@@ -8,6 +8,9 @@ import {
   PipelinePrepareReply,
   PipelineSpecInput,
   pipelineSpecSchema,
+  pipelineVersionSchema,
+  pipelineViewSchema,
+  pipelinePrepareReplySchema,
   PipelineVersion,
   PipelineView,
   RawRecord,
@@ -223,7 +226,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
 
   it('fits version 1 with hand-checked statistics and output schema', async () => {
     const res = await request(server()).post('/v1/pipelines/delays/fit').expect(201);
-    const version = res.body as PipelineVersion;
+    const version = pipelineVersionSchema.parse(res.body); // the answer keeps its contract
     expect(version).toMatchObject({
       pipeline: 'delays',
       version: 1,
@@ -259,8 +262,9 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
       [6, 6],
     ]);
     expect(logged('fit done')).toMatchObject([{ pipeline: 'delays', version: 1, records: 6 }]);
-    const view = (await request(server()).get('/v1/pipelines/delays').expect(200))
-      .body as PipelineView;
+    const view = pipelineViewSchema.parse(
+      (await request(server()).get('/v1/pipelines/delays').expect(200)).body,
+    );
     expect(view.versions).toMatchObject([{ version: 1, recordCount: 6, materialization: 'none' }]);
   });
 
@@ -354,6 +358,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
         )
       ).data,
     ) as PipelinePrepareReply;
+    expect(pipelinePrepareReplySchema.parse(prepared)).toEqual(prepared);
     expect(prepared).toMatchObject({
       pipeline: 'delays',
       version: 2,

@@ -9,58 +9,51 @@ import {
   PipelineView,
   Subjects,
 } from '@dln/contracts';
-import {
-  analyzeAll,
-  assertPipelineFitsSource,
-  materializeRecord,
-  outputSchemaOf,
-  PipelineEncoder,
-  RecordEncodeError,
-} from '@dln/features';
+import { assertPipelineFitsSource } from '@dln/features';
 import type { NatsConnection } from '@dln/messaging';
 import { DataSource } from '@dln/persistence';
 import { DATA_SOURCE, NATS_CONNECTION, SUBJECTS } from '@dln/platform';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { FeatureConfig } from '../feature.config';
 import { FEATURE_CONFIG } from '../feature.tokens';
-import { ExamplesPublisher, prepareExamplesStream } from './examples-writer';
-import { MaterializationState } from './pipeline.entities';
+import { PipelineJobs } from './pipeline-jobs';
 import { PipelineStore } from './pipeline-store';
-import {
-  emptyMaterialization,
-  exampleSubjects,
-  pipelineView,
-  Progress,
-  versionView,
-} from './pipeline-views';
-import { rawStreamExtent, readRawRecords } from './raw-reader';
-import { describeSource } from './source-client';
+import { exampleSubjects, pipelineView, Progress, versionView } from './pipeline-views';
 
-/** Errors of one materialization kept for the client to see (the count has them all). */
-const MAX_REPORTED_ERRORS = 20;
+/** A running job of this replica: its progress and its outcome. */
+interface Running<T> {
+  progress: Progress;
+  done: Promise<T>;
+}
 
-/** Pipelines: declare, fit (analyze the whole source), materialize examples, describe. */
+/**
+ * Pipelines: declare, fit, materialize, describe, prepare. One fit per pipeline and one
+ * materialization per version run at a time in this replica; REST callers get 409 meanwhile,
+ * the AM's prepare waits for the running job instead.
+ */
 @Injectable()
 export class PipelinesService {
   private readonly logger = new Logger(PipelinesService.name);
   private readonly store: PipelineStore;
-  private readonly fits = new Map<string, Progress>();
+  private readonly jobs: PipelineJobs;
+  private readonly fits = new Map<string, Running<PipelineVersion>>();
   private readonly fitErrors = new Map<string, string>();
-  private readonly materializing = new Map<string, Progress>();
+  private readonly materializing = new Map<string, Running<void>>();
 
   constructor(
     @Inject(DATA_SOURCE) dataSource: DataSource,
-    @Inject(NATS_CONNECTION) private readonly nats: NatsConnection,
+    @Inject(NATS_CONNECTION) nats: NatsConnection,
     @Inject(SUBJECTS) private readonly subjects: Subjects,
-    @Inject(FEATURE_CONFIG) private readonly config: FeatureConfig,
+    @Inject(FEATURE_CONFIG) config: FeatureConfig,
   ) {
     this.store = new PipelineStore(dataSource);
+    this.jobs = new PipelineJobs(nats, subjects, this.store, config);
   }
 
   /** `POST /v1/pipelines`: validates the spec, and against its source's schema (asked of ingest). */
   async declare(body: unknown): Promise<{ created: boolean; view: PipelineView }> {
     const spec = parseInput(pipelineSpecSchema, body, 'pipeline');
-    const source = await this.source(spec.source);
+    const source = await this.jobs.source(spec.source);
     assertPipelineFitsSource(spec, source.declaration);
     const { created, entity } = await this.store.upsert(spec, Date.now());
     this.logger.log({
@@ -93,70 +86,31 @@ export class PipelinesService {
         ? await this.store.latest(name)
         : await this.store.version(name, version);
     if (!entity) throw new NotFoundError('pipeline version', `${name}/${version ?? 'latest'}`);
-    return versionView(entity, this.materializing.get(`${name}/${entity.version}`));
+    return versionView(entity, this.materializing.get(`${name}/${entity.version}`)?.progress);
   }
 
-  /** Reads every stored record of the source once and stores the fitted snapshot as version N+1. */
+  /** Fits a new version (409 while this pipeline is being fitted). */
   async fit(name: string): Promise<PipelineVersion> {
     const entity = await this.pipeline(name);
     if (this.fits.has(name)) throw new ConflictError(`pipeline "${name}" is already being fitted`);
     const progress: Progress = { processed: 0 };
-    this.fits.set(name, progress);
     this.fitErrors.delete(name);
-    const started = Date.now();
-    try {
-      const source = await this.source(entity.source);
-      assertPipelineFitsSource(entity.spec, source.declaration);
-      const extent = await rawStreamExtent(this.nats, source.stream);
-      this.logger.log({
-        msg: 'fit started',
-        pipeline: name,
-        source: entity.source,
-        records: extent.messages,
-      });
-      const records = readRawRecords(this.nats, source.stream, source.idField, extent.lastSequence);
-      const result = await analyzeAll(entity.spec, records, {
-        every: this.config.PROGRESS_EVERY,
-        onProgress: (processed) => {
-          progress.processed = processed;
-          this.logger.log({
-            msg: 'fit progress',
-            pipeline: name,
-            processed,
-            total: extent.messages,
-          });
-        },
-      });
-      const stored = await this.store.addVersion({
-        pipeline: name,
-        fittedAt: Date.now(),
-        recordCount: result.recordCount,
-        sourceSequence: extent.lastSequence,
-        snapshot: result.snapshot,
-        outputSchema: outputSchemaOf(result.snapshot),
-        materialization: emptyMaterialization(),
-      });
-      this.logger.log({
-        msg: 'fit done',
-        pipeline: name,
-        version: stored.version,
-        records: result.recordCount,
-        ms: Date.now() - started,
-      });
-      return versionView(stored);
-    } catch (err) {
-      this.fitErrors.set(name, err instanceof Error ? err.message : String(err));
-      this.logger.warn({ msg: 'fit failed', pipeline: name, error: String(err) });
-      throw err;
-    } finally {
-      this.fits.delete(name);
-    }
+    const done = this.jobs.fit(entity, progress).then(
+      (version) => {
+        this.fits.delete(name);
+        return version;
+      },
+      (err: unknown) => {
+        this.fits.delete(name);
+        this.fitErrors.set(name, err instanceof Error ? err.message : String(err));
+        throw err;
+      },
+    );
+    this.fits.set(name, { progress, done });
+    return done;
   }
 
-  /**
-   * Writes one example per record the version was fitted on, to its train or validation subject.
-   * Records that cannot be encoded are counted and reported, not written.
-   */
+  /** Materializes a version's examples (409 while that version is being materialized). */
   async materialize(name: string, version: number): Promise<PipelineVersion> {
     const entity = await this.pipeline(name);
     const fitted = await this.store.version(name, version);
@@ -165,90 +119,11 @@ export class PipelinesService {
     if (this.materializing.has(key))
       throw new ConflictError(`pipeline version ${key} is already being materialized`);
     const progress: Progress = { processed: 0 };
-    this.materializing.set(key, progress);
-    const started = Date.now();
-    const state: MaterializationState = {
-      ...emptyMaterialization(),
-      status: 'running',
-      run: (fitted.materialization.run ?? 0) + 1,
-    };
-    try {
-      const source = await this.source(entity.source);
-      state.stream = await prepareExamplesStream(
-        this.nats,
-        this.subjects,
-        name,
-        version,
-        this.config.EXAMPLES_STREAM_REPLICAS,
-      );
-      await this.store.setMaterialization(name, version, state);
-      this.logger.log({
-        msg: 'materialize started',
-        pipeline: name,
-        version,
-        records: fitted.recordCount,
-      });
-      const encoder = new PipelineEncoder(fitted.snapshot);
-      const publisher = new ExamplesPublisher(
-        this.nats,
-        this.subjects,
-        name,
-        version,
-        this.config.MATERIALIZE_IN_FLIGHT,
-      );
-      const errors: string[] = [];
-      for await (const item of readRawRecords(
-        this.nats,
-        source.stream,
-        source.idField,
-        fitted.sourceSequence,
-      )) {
-        try {
-          await publisher.publish(materializeRecord(encoder, version, item, state.run));
-        } catch (err) {
-          if (!(err instanceof RecordEncodeError)) throw err;
-          state.counts.rejected += 1;
-          if (errors.length < MAX_REPORTED_ERRORS) errors.push(err.message);
-        }
-        progress.processed += 1;
-        if (progress.processed % this.config.PROGRESS_EVERY === 0) {
-          this.logger.log({
-            msg: 'materialize progress',
-            pipeline: name,
-            version,
-            processed: progress.processed,
-            total: fitted.recordCount,
-          });
-        }
-      }
-      await publisher.flush();
-      Object.assign(state, {
-        status: 'done',
-        processed: progress.processed,
-        counts: { ...publisher.counts, rejected: state.counts.rejected },
-        finishedAt: new Date().toISOString(),
-        ...(errors.length > 0 ? { firstErrors: errors } : {}),
-      });
-      this.logger.log({
-        msg: 'materialize done',
-        pipeline: name,
-        version,
-        ...state.counts,
-        ms: Date.now() - started,
-      });
-    } catch (err) {
-      Object.assign(state, {
-        status: 'failed',
-        processed: progress.processed,
-        error: err instanceof Error ? err.message : String(err),
-      });
-      this.logger.warn({ msg: 'materialize failed', pipeline: name, version, error: String(err) });
-      await this.store.setMaterialization(name, version, state).catch(() => undefined);
-      throw err;
-    } finally {
-      this.materializing.delete(key);
-    }
-    await this.store.setMaterialization(name, version, state);
+    const done = this.jobs
+      .materialize(entity, fitted, progress)
+      .finally(() => this.materializing.delete(key));
+    this.materializing.set(key, { progress, done });
+    await done;
     return this.version(name, version);
   }
 
@@ -257,12 +132,16 @@ export class PipelinesService {
     const request = parseInput(pipelinePrepareRequestSchema, payload, 'pipeline prepare request');
     const name = request.pipeline;
     await this.pipeline(name);
-    const latest = await this.store.latest(name);
-    let version =
-      request.fit === 'always' || !latest ? (await this.fit(name)).version : latest.version;
+    const runningFit = this.fits.get(name);
+    const latest = runningFit ? await runningFit.done : await this.store.latest(name);
+    const version =
+      !latest || (request.fit === 'always' && !runningFit)
+        ? (await this.fit(name)).version
+        : latest.version;
+    const runningMaterialization = this.materializing.get(`${name}/${version}`);
+    if (runningMaterialization) await runningMaterialization.done;
     let view = await this.version(name, version);
     if (view.materialization.status !== 'done') view = await this.materialize(name, version);
-    version = view.version;
     return {
       pipeline: name,
       version,
@@ -274,7 +153,7 @@ export class PipelinesService {
   }
 
   private fitState(name: string): { running?: Progress; error?: string } {
-    const running = this.fits.get(name);
+    const running = this.fits.get(name)?.progress;
     const error = this.fitErrors.get(name);
     return { ...(running ? { running } : {}), ...(error ? { error } : {}) };
   }
@@ -283,9 +162,5 @@ export class PipelinesService {
     const entity = await this.store.find(name);
     if (!entity) throw new NotFoundError('pipeline', name);
     return entity;
-  }
-
-  private source(name: string) {
-    return describeSource(this.nats, this.subjects, name, this.config.SOURCE_DESCRIBE_TIMEOUT_MS);
   }
 }
