@@ -133,7 +133,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
 
   /** Every example of a version in the examples stream, by subject and msg id. */
   async function readExamples(version: number) {
-    const out: { subject: string; msgId: string; bytes: Uint8Array }[] = [];
+    const out: { subject: string; msgId: string; recordId: string; bytes: Uint8Array }[] = [];
     const consumer = await jetStreamOf(nc).consumers.get(subjects.examplesStream('delays'), {
       filter_subjects: subjects.examplesAll('delays', version),
     });
@@ -142,6 +142,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
       out.push({
         subject: msg.subject,
         msgId: msg.headers?.get('Nats-Msg-Id') ?? '',
+        recordId: msg.headers?.get(RecordHeader.recordId) ?? '',
         bytes: msg.data,
       });
       if (msg.info.pending === 0) break;
@@ -290,6 +291,7 @@ describe.each(TEST_DATABASES)('feature service on $kind', ({ kind, databaseUrl }
         const id = String(flight['_id']);
         const message = examples.find((e) => e.msgId === `1.${run}:${id}`);
         expect(message?.subject).toBe(subjects.examples('delays', 1, splitOf(id, 0.5)));
+        expect(message?.recordId).toBe(id);
         const example = decodeExample(message!.bytes);
         expect(example.dense.length).toBe(version.outputSchema.denseWidth);
         expect(example.ids.length).toBe(version.outputSchema.ids.length);
