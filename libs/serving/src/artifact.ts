@@ -42,7 +42,9 @@ export function sourceOfArtifact(artifact: ModelArtifact): SourceDeclaration | u
 /** Blob names of a catalogued version (`models/flights/3/model.json`) keyed by their file name. */
 export function blobsByFileName(objects: ReadonlyMap<string, Uint8Array>): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
-  for (const [name, bytes] of objects) out.set(name.slice(name.lastIndexOf('/') + 1), bytes);
+  // Plain Uint8Array copies: a Node Buffer's slice() is a view, which the artifact reader cannot take.
+  for (const [name, bytes] of objects)
+    out.set(name.slice(name.lastIndexOf('/') + 1), new Uint8Array(bytes));
   return out;
 }
 

@@ -1,0 +1,216 @@
+import {
+  ControlPattern,
+  ModelAnnouncement,
+  modelAnnouncementSchema,
+  modelCatalogueSchema,
+  ModelVersion,
+  parseInput,
+  Subjects,
+} from '@dln/contracts';
+import { decodeJson, requestJson } from '@dln/messaging';
+import type { NatsConnection } from '@dln/messaging';
+import { NATS_CONNECTION, SUBJECTS } from '@dln/platform';
+import {
+  LoadedModel,
+  ModelRegistry,
+  ParsePool,
+  ServedVersion,
+  servableFromBlobs,
+  ServingLimits,
+  VersionState,
+} from '@dln/serving';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  Optional,
+} from '@nestjs/common';
+import { ArtifactSource } from './artifact-source';
+import type { PredictionConfig } from './prediction.config';
+import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
+
+/** Which versions of a model to hold: the default and the newest `keep`. */
+export function versionsToKeep(versions: readonly ModelVersion[], keep: number): Set<number> {
+  const newest = [...versions].sort((a, b) => b.version - a.version).slice(0, keep);
+  const wanted = new Set(newest.map((v) => v.version));
+  for (const v of versions) if (v.isDefault || v.pinned) wanted.add(v.version);
+  return wanted;
+}
+
+/**
+ * Learns model versions from the AM (the catalogue at start, retried until the AM answers, then
+ * announcements), loads their artifacts from the Object Store, and keeps the registry's defaults
+ * in step. A new default is served only once loaded; the old one is retired after that.
+ */
+@Injectable()
+export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ModelCatalogueService.name);
+  private readonly artifacts: ArtifactSource;
+  private readonly perModel = new Map<string, Promise<void>>();
+  private subscription: { unsubscribe(): void } | undefined;
+  private closed = false;
+  private catalogueLearned: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly registry: ModelRegistry,
+    @Inject(NATS_CONNECTION) private readonly nats: NatsConnection,
+    @Inject(SUBJECTS) private readonly subjects: Subjects,
+    @Inject(PREDICTION_CONFIG) private readonly config: PredictionConfig,
+    @Optional() @Inject(PARSE_POOL) private readonly pool?: ParsePool,
+  ) {
+    this.artifacts = new ArtifactSource(nats, subjects);
+  }
+
+  get limits(): ServingLimits {
+    return { maxInstances: this.config.MAX_INSTANCES, maxBatchRows: this.config.MAX_BATCH_ROWS };
+  }
+
+  onApplicationBootstrap(): void {
+    // Subscribe before asking, so that no announcement falls between the catalogue and us.
+    this.subscription = this.nats.subscribe(this.subjects.modelAnnouncements(), {
+      callback: (error, msg) => {
+        if (error) return;
+        try {
+          const announcement = parseInput(
+            modelAnnouncementSchema,
+            decodeJson(msg.data),
+            'model announcement',
+          );
+          void this.onAnnouncement(announcement);
+        } catch (cause) {
+          this.logger.warn(`ignored a model announcement: ${String(cause)}`);
+        }
+      },
+    });
+    this.catalogueLearned = this.learnCatalogue();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    this.subscription?.unsubscribe();
+    await this.catalogueLearned.catch(() => undefined);
+  }
+
+  /** Resolves once the AM's catalogue has been read and its versions loaded (tests, health). */
+  whenCatalogueLearned(): Promise<void> {
+    return this.catalogueLearned;
+  }
+
+  private async catalogue(model?: string): Promise<ModelVersion[]> {
+    const reply = await requestJson(
+      this.nats,
+      this.subjects.control(ControlPattern.modelCatalogue),
+      model ? { model } : {},
+      {
+        reply: modelCatalogueSchema,
+        what: 'model catalogue',
+        timeoutMs: 5_000,
+      },
+    );
+    return reply.versions;
+  }
+
+  private async learnCatalogue(): Promise<void> {
+    for (let attempt = 1; !this.closed; attempt += 1) {
+      try {
+        const versions = await this.catalogue();
+        const models = [...new Set(versions.map((v) => v.model))];
+        this.logger.log({
+          msg: 'catalogue read',
+          models: models.length,
+          versions: versions.length,
+        });
+        await Promise.all(
+          models.map((model) =>
+            this.apply(
+              model,
+              versions.filter((v) => v.model === model),
+            ),
+          ),
+        );
+        return;
+      } catch (error) {
+        if (attempt === 1 || attempt % 30 === 0)
+          this.logger.warn(`model catalogue not available yet (${String(error)}); retrying`);
+        await new Promise((resolve) => setTimeout(resolve, this.config.CATALOGUE_RETRY_MS));
+      }
+    }
+  }
+
+  private async onAnnouncement(announcement: ModelAnnouncement): Promise<void> {
+    this.logger.log({ msg: 'model announced', ...announcement });
+    try {
+      await this.apply(announcement.model, await this.catalogue(announcement.model));
+    } catch (error) {
+      this.logger.error(
+        `could not follow the announcement of ${announcement.model} v${announcement.version}: ${String(error)}`,
+      );
+    }
+  }
+
+  /** One model's changes run one after another. */
+  private apply(model: string, versions: ModelVersion[]): Promise<void> {
+    const previous = this.perModel.get(model) ?? Promise.resolve();
+    const next = previous.then(() => this.sync(model, versions));
+    this.perModel.set(
+      model,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  private async sync(model: string, versions: ModelVersion[]): Promise<void> {
+    const keep = versionsToKeep(versions, this.config.KEEP_VERSIONS);
+    const wantedDefault = versions.find((v) => v.isDefault)?.version ?? null;
+    for (const v of versions) {
+      if (keep.has(v.version) && this.registry.state(model, v.version) === undefined)
+        this.registry.mark(model, v.version, VersionState.Start);
+    }
+    this.registry.setDefault(model, wantedDefault);
+    const loads = versions
+      .filter(
+        (v) => keep.has(v.version) && this.registry.state(model, v.version) === VersionState.Start,
+      )
+      .map((v) => this.load(v));
+    await Promise.all(loads);
+    for (const version of this.registry.availableVersions(model)) {
+      if (!keep.has(version)) this.retire(model, version);
+    }
+  }
+
+  private async load(version: ModelVersion): Promise<void> {
+    const { model } = version;
+    this.registry.mark(model, version.version, VersionState.Loading);
+    try {
+      const blobs = await this.artifacts.blobs(version);
+      const servable = await servableFromBlobs(blobs, (source) =>
+        this.artifacts.declaration(source),
+      );
+      if (!servable.source)
+        this.logger.warn(
+          `${model} v${version.version}: no source declaration; timestamps must be epoch ms`,
+        );
+      const loaded = new LoadedModel(model, version.version, servable, this.limits);
+      this.pool?.register(model, version.version, loaded.encodingSpec(this.limits));
+      this.registry.available(model, new ServedVersion(loaded, this.limits));
+      this.logger.log({
+        msg: 'version loaded',
+        model,
+        version: version.version,
+        default: this.registry.defaultVersion(model),
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.registry.mark(model, version.version, VersionState.End, `loading failed: ${message}`);
+      this.logger.error(`${model} v${version.version} could not be loaded: ${message}`);
+    }
+  }
+
+  private retire(model: string, version: number): void {
+    this.registry.retire(model, version);
+    this.pool?.drop(model, version);
+    this.logger.log({ msg: 'version unloaded', model, version });
+  }
+}

@@ -1,0 +1,3 @@
+/** DI tokens of the prediction service. */
+export const PREDICTION_CONFIG = Symbol('PREDICTION_CONFIG');
+export const PARSE_POOL = Symbol('PARSE_POOL');
