@@ -33,7 +33,8 @@ export async function readExamples(
   if (options.expected === 0) return out;
   const js = jetstream(nc);
   const consumer = await js.consumers.get(subjects.examplesStream(options.pipeline), {
-    filter_subjects: [subjects.examples(options.pipeline, options.version, options.split)],
+    // A single subject (filter_subject): nats-server 2.9 has no filter_subjects.
+    filter_subjects: subjects.examples(options.pipeline, options.version, options.split),
   });
   const messages = await consumer.consume({ max_messages: 1024, idle_heartbeat: 1000 });
   let read = 0;

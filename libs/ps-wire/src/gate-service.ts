@@ -42,12 +42,9 @@ export function serveEpochGate(
       const request = epochGateRequestSchema.safeParse(decodeJson(msg.data));
       if (!request.success || request.data.token.jobId !== jobId) return;
       const { token, epoch } = request.data;
-      const verdict = gate.arrive(roleIndex(token.role), epoch);
-      if (verdict) {
-        msg.respond(encodeJson(verdict));
-        return;
-      }
       waiting.set(epoch, [...(waiting.get(epoch) ?? []), msg]);
+      gate.arrive(roleIndex(token.role), epoch);
+      release(epoch);
     },
   });
   return {
