@@ -118,7 +118,9 @@ async function runCluster(
   const observer = await connectNats({ servers: TEST_NATS_URL, name: `${jobId}-observer` });
   const reports: RoleReport[] = [];
   observer.subscribe(subjects.jobReports(jobId), {
-    callback: (_e, msg) => reports.push(roleReportSchema.parse(decodeJson(msg.data))),
+    callback: (_e, msg) => {
+      reports.push(roleReportSchema.parse(decodeJson(msg.data)));
+    },
   });
   const gate = serveEpochGate(observer, subjects, jobId, { workers, epochs: training.epochs });
   const stop = new AbortController();
