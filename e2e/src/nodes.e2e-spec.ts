@@ -26,6 +26,8 @@ const INTERVAL_MS = 250;
 const LOSS_BOUND_MS = 3 * INTERVAL_MS + 1000;
 
 const token = { jobId: 'job-1', generation: 0, role: 'worker-0', attempt: 0 };
+/** The role that does no work, shipped by every node (libs/platform/src/node/probe-role.ts). */
+const PROBE_ROLE_ENTRY = 'probe-role';
 
 function isAlive(pid: number): boolean {
   try {
@@ -147,7 +149,7 @@ describe.each(TEST_DATABASES)(
     });
 
     it('runs an assigned role in its own process, survives its crash and stops it on command', async () => {
-      const assign = { type: 'assign', token, entry: RoleEntry.Worker, config: { note: 'e2e' } };
+      const assign = { type: 'assign', token, entry: PROBE_ROLE_ENTRY, config: { note: 'e2e' } };
       const started = await command('w1', assign);
       const pid = started.role!.pid;
       expect(pid).not.toBe(worker.pid);
@@ -187,11 +189,26 @@ describe.each(TEST_DATABASES)(
       expect((await command('w1', { type: 'stop', token, reason: 'again' })).exit).toBeNull();
     });
 
+    it('runs the real worker role entry from dist; a role that fails frees its slot and spares the node', async () => {
+      const badConfig = {
+        type: 'assign',
+        token: { ...token, role: 'worker-5' },
+        entry: RoleEntry.Worker,
+        config: {},
+      };
+      const started = await command('w1', badConfig);
+      expect(started.role?.entry).toBe(RoleEntry.Worker);
+      await waitFor('failed role gone', async () => !isAlive(started.role!.pid), 30_000);
+      await waitFor('slot freed', async () => (await node('w1'))?.slots.used === 0);
+      expect(worker.running).toBe(true);
+      expect((await node('w1'))?.status).toBe('ALIVE');
+    });
+
     it('declares a killed node LOST within 3 x interval + 1 s, and ALIVE when it comes back', async () => {
       const started = await command('w1', {
         type: 'assign',
         token: { ...token, attempt: 2 },
-        entry: RoleEntry.Worker,
+        entry: PROBE_ROLE_ENTRY,
         config: {},
       });
       const killedAt = Date.now();

@@ -1,11 +1,15 @@
 import { NodeKind, Subjects } from '@dln/contracts';
 import type { NatsConnection } from '@dln/messaging';
 import { BeforeApplicationShutdown, DynamicModule, Global, Inject, Module } from '@nestjs/common';
+import { join } from 'node:path';
 import { HEALTH_CONTRIBUTORS, HealthContributor } from '../health';
 import { PlatformModule } from '../platform.module';
 import { NATS_CONNECTION, SUBJECTS } from '../tokens';
 import { NodeAgent } from './node-agent';
 import { NodeConfig, nodeIdentity } from './node.config';
+
+/** Entry name of the role that does no work (probe-role.ts), shipped by every node. */
+export const PROBE_ROLE_ENTRY = 'probe-role';
 
 export interface NodeServiceOptions {
   service: string;
@@ -58,7 +62,10 @@ export class NodeServiceModule {
               nats,
               subjects,
               identity: nodeIdentity(options.kind, config, options.version),
-              roleEntries: options.roleEntries,
+              roleEntries: {
+                [PROBE_ROLE_ENTRY]: join(__dirname, 'probe-role.js'),
+                ...options.roleEntries,
+              },
               stopGraceMs: config.ROLE_STOP_GRACE_MS,
               retryMaxMs: config.AM_RETRY_MAX_MS,
               heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
