@@ -38,7 +38,8 @@ export class CheckpointStore {
   async delete(names: readonly string[]): Promise<void> {
     const store = await this.open();
     for (const name of names) {
-      if ((await store.info(name)) !== null) await store.delete(name);
+      const info = await store.info(name);
+      if (info !== null && !info.deleted) await store.delete(name);
     }
   }
 

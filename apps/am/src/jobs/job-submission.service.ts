@@ -53,7 +53,7 @@ export class JobSubmission {
         const message = `version ${described.version} of pipeline "${described.pipeline}" is not materialized (status ${described.materialization.status}); give only the pipeline name to have it prepared`;
         throw new ValidationError(message, [{ path: 'examples.version', message }]);
       }
-      prepared = this.prepareExamples(
+      prepared = await this.prepareExamples(
         spec,
         described.pipeline,
         described.version,
@@ -130,7 +130,7 @@ export class JobSubmission {
     try {
       const reply = await this.features.prepare(pipeline);
       outcome = {
-        prepared: this.prepareExamples(
+        prepared: await this.prepareExamples(
           job.spec,
           reply.pipeline,
           reply.version,
@@ -174,13 +174,13 @@ export class JobSubmission {
     if (result) await this.control.stop(result.value, 'job failed');
   }
 
-  private prepareExamples(
+  private async prepareExamples(
     spec: JobSpec,
     pipeline: string,
     version: number,
     outputSchema: OutputSchema,
     counts: { train: number; validation: number },
-  ): PreparedExamples {
+  ): Promise<PreparedExamples> {
     this.checkFit(spec, outputSchema);
     if (counts.train === 0)
       this.fail(
@@ -189,7 +189,7 @@ export class JobSubmission {
       );
     let layout;
     try {
-      layout = this.planLayout(spec.model, outputSchema, spec.cluster.ps, spec.training.seed);
+      layout = await this.planLayout(spec.model, outputSchema, spec.cluster.ps, spec.training.seed);
     } catch (error) {
       return this.fail(
         `the model cannot be built on this output schema: ${error instanceof Error ? error.message : String(error)}`,

@@ -31,4 +31,4 @@ export type LayoutPlanner = (
   schema: OutputSchema,
   shards: number,
   seed: number,
-) => ParameterLayout;
+) => Promise<ParameterLayout>;

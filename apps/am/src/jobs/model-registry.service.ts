@@ -146,12 +146,10 @@ export class ModelRegistryService {
 
   /** Every version of a model (NotFound when it has none), or of every model. */
   async versions(model?: string): Promise<ModelVersion[]> {
-    const rows = await this.dataSource
-      .getRepository(ModelVersionRow)
-      .find({
-        where: model === undefined ? {} : { model },
-        order: { model: 'ASC', version: 'ASC' },
-      });
+    const rows = await this.dataSource.getRepository(ModelVersionRow).find({
+      where: model === undefined ? {} : { model },
+      order: { model: 'ASC', version: 'ASC' },
+    });
     if (model !== undefined && rows.length === 0) throw new NotFoundError('model', model);
     return rows.map(toVersion);
   }
