@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 
 const IN_FLIGHT = 256;
 const BATCH = 5_000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 /**
  * Ingest requests kept outstanding by the client. The service's publish window
  * (INGEST_PUBLISH_IN_FLIGHT = IN_FLIGHT) is shared by all requests, so the service never has more
