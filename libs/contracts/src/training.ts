@@ -48,6 +48,7 @@ export const roleReportSchema = z.discriminatedUnion('type', [
     epoch: z.number().int().min(0),
     step: z.number().int().min(0),
     loss: z.number().nullable(),
+    /** Examples this worker has trained on so far, over every epoch. */
     examples: z.number().int().min(0),
     examplesPerSecond: z.number().min(0),
   }),
@@ -72,6 +73,7 @@ export const roleReportSchema = z.discriminatedUnion('type', [
     objects: z.array(z.string().min(1).max(512)).min(1).max(1024),
     metrics: evaluationMetricsSchema,
     trainExamples: z.number().int().min(0),
+    /** false when any weight or metric is NaN/infinite (JSON cannot carry them): never catalogued. */
     finite: z.boolean(),
   }),
   z.strictObject({ type: z.literal('finished'), token: fencingTokenSchema }),
@@ -84,10 +86,21 @@ export const roleReportSchema = z.discriminatedUnion('type', [
 ]);
 export type RoleReport = z.infer<typeof roleReportSchema>;
 
-/** worker -> am at the end of each epoch (request): may the workers go on? */
-export const epochGateRequestSchema = z.strictObject({ token: fencingTokenSchema, epoch: z.number().int().min(0) });
+/**
+ * worker -> am at the end of each epoch (request): may the workers go on? `epoch` is the 0-based
+ * epoch just finished. The AM holds the reply until every worker has asked and worker 0's
+ * evaluation of that epoch is in; verdicts are kept, so a worker retries after a timeout. A
+ * superseded token is refused with FENCED.
+ */
+export const epochGateRequestSchema = z.strictObject({
+  token: fencingTokenSchema,
+  epoch: z.number().int().min(0),
+});
 export type EpochGateRequest = z.infer<typeof epochGateRequestSchema>;
-export const epochGateReplySchema = z.strictObject({ proceed: z.boolean(), reason: z.string().nullable() });
+export const epochGateReplySchema = z.strictObject({
+  proceed: z.boolean(),
+  reason: z.string().nullable(),
+});
 export type EpochGateReply = z.infer<typeof epochGateReplySchema>;
 
 /**
@@ -120,11 +133,21 @@ export const checkpointManifestSchema = z.strictObject({
   step: z.number().int().min(0),
   createdAt: z.string(),
   shards: z.array(
-    z.strictObject({ shard: z.number().int().min(0), object: z.string(), updateCount: z.number().int().min(0) }),
+    z.strictObject({
+      shard: z.number().int().min(0),
+      object: z.string(),
+      updateCount: z.number().int().min(0),
+    }),
   ),
   variables: parameterLayoutSchema.shape.variables,
   optimizer: z.string(),
-  workerPositions: z.array(z.strictObject({ worker: z.number().int().min(0), epoch: z.number().int(), step: z.number().int() })),
+  workerPositions: z.array(
+    z.strictObject({
+      worker: z.number().int().min(0),
+      epoch: z.number().int(),
+      step: z.number().int(),
+    }),
+  ),
 });
 export type CheckpointManifest = z.infer<typeof checkpointManifestSchema>;
 

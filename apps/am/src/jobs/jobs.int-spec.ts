@@ -562,5 +562,22 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     expect(reloaded.roles.map((r) => r.state)).toEqual(['ASSIGNED', 'ASSIGNED', 'ASSIGNED']);
     await trainToEnd(created.id, [0.4], { loss: 0.4 });
     expect((await untilState(created.id, 'SUCCEEDED')).modelVersion).toBe(5);
+    const listed = (await http().get('/v1/jobs').expect(200)).body.jobs as JobView[];
+    expect(listed.map((j) => j.id)).toContain(created.id);
+    expect(listed.every((j) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(j.state))).toBe(true);
+    const all = await events(created.id);
+    const page = (await http().get(`/v1/jobs/${created.id}/events?after=${all.length - 2}`).expect(200)).body.events as JobEvent[];
+    expect(page).toEqual(all.slice(-2));
+    await http().get(`/v1/jobs/${created.id}/events?after=-1`).expect(400);
+    await http().get('/v1/jobs/Bad.Id').expect(400);
+  });
+
+  it('fails a running job whose node is lost (until failover replaces the role)', async () => {
+    const created = await submitRunning(spec({ name: 'node-lost' }));
+    const victim = nodeOf({ jobId: created.id, role: 'worker-0' });
+    victim.silence();
+    const failed = await untilState(created.id, 'FAILED', 10_000);
+    expect(failed.reason).toBe(`worker-0 lost: node ${victim.nodeId} is lost`);
+    expect(failed.roles.find((r) => r.role === 'worker-0')?.state).toBe('LOST');
   });
 });
