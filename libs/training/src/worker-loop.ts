@@ -57,6 +57,9 @@ export interface StepTiming {
   /** Time the pushes were held at the shards (sync barrier + apply), part of pushMs. */
   heldMs: number;
   totalMs: number;
+  /** Wall clock (ms since the epoch, comparable across processes) of the first step's start and last step's end. */
+  firstStepAt: number;
+  lastStepAt: number;
 }
 
 export interface WorkerResult {
@@ -91,6 +94,8 @@ export class WorkerLoop {
     pushMs: 0,
     heldMs: 0,
     totalMs: 0,
+    firstStepAt: 0,
+    lastStepAt: 0,
   };
 
   constructor(private readonly options: WorkerLoopOptions) {
@@ -134,6 +139,7 @@ export class WorkerLoop {
     let first = o.start?.step ?? 0;
     for (; epoch < epochs; epoch += 1, first = 0) {
       const batches = epochBatches(this.localSplit, batchSize, seed, epoch, o.index);
+      const epochLoss = { sum: 0, count: 0 };
       for (let s = first; s < steps; s += 1) {
         if (o.signal?.aborted) return this.result(epoch, lastLoss, true);
         const indices = batches[s] ?? [];
@@ -145,6 +151,8 @@ export class WorkerLoop {
         }
         const loss = await this.trainStep(model, step, indices);
         lastLoss = loss;
+        epochLoss.sum += loss * indices.length;
+        epochLoss.count += indices.length;
         progress.lossSum += loss * indices.length;
         progress.lossCount += indices.length;
         progress.examples += indices.length;
@@ -153,12 +161,14 @@ export class WorkerLoop {
           this.reportProgress(epoch, step + 1, progress);
       }
       this.reportProgress(epoch, (epoch + 1) * steps, progress);
-      if (o.index === 0 && o.validation) {
-        metrics = evaluateModel(
-          await this.loadParams(model, (epoch + 1) * steps),
-          o.validation,
-          o.schema,
-        );
+      if (o.index === 0) {
+        // Without a validation split the AM's gate still needs an evaluation: the training loss.
+        metrics = o.validation
+          ? evaluateModel(await this.loadParams(model, (epoch + 1) * steps), o.validation, o.schema)
+          : {
+              loss: epochLoss.count > 0 ? epochLoss.sum / epochLoss.count : Number.NaN,
+              examples: 0,
+            };
         o.report({ type: 'evaluation', token: o.token, epoch, metrics });
       }
       const proceed = await o.gate.pass(epoch);
@@ -191,6 +201,8 @@ export class WorkerLoop {
     t.pushMs += pushed - computed;
     t.heldMs += held;
     t.totalMs += pushed - started;
+    t.lastStepAt = wallClock();
+    if (t.steps === 1) t.firstStepAt = t.lastStepAt - (pushed - started);
     return result.loss;
   }
 
@@ -258,4 +270,9 @@ export class WorkerLoop {
       timing: { ...this.timing },
     };
   }
+}
+
+/** Milliseconds since the Unix epoch, sub-millisecond, comparable between processes of a host. */
+function wallClock(): number {
+  return performance.timeOrigin + performance.now();
 }

@@ -1,0 +1,265 @@
+/**
+ * npm run bench:train — examples/s of single-process training (the reference loop: same backend,
+ * kernels, model and per-worker batch) next to 1 worker + 1 ps and 2 workers + 1 ps (sync and
+ * async), each role a separate Node process over the shared NATS, and the share of a sync step
+ * spent on the wire. The model is the reference MLP of shared/PERFORMANCE.md, batch 256.
+ * Last line: JSON {single_ex_per_s, w1ps1_ex_per_s, w2ps1_sync_ex_per_s, w2ps1_async_ex_per_s, wire_share}.
+ */
+import { fork } from 'node:child_process';
+import {
+  encodeExample,
+  RecordHeader,
+  RoleConfig,
+  Subjects,
+  trainingSettingsSchema,
+} from '@dln/contracts';
+import { runRoleProcess } from '@dln/cluster';
+import {
+  connectNats,
+  ensureStream,
+  jetStreamManagerOf,
+  jetStreamOf,
+  natsHeaders,
+  NatsConnection,
+  publishAll,
+} from '@dln/messaging';
+import { denseBinarySchema, REFERENCE_MLP, selectBackend, trainReference } from '@dln/ml';
+import { roleProcessMain, runPsRole, runWorkerRole, serveEpochGate } from '@dln/ps-wire';
+import { deleteStreamsOfRoot, uniqueRoot } from '@dln/testing';
+import { LabelledExamples, parameterLayoutFor, StepTiming, syntheticExamples } from '@dln/training';
+
+const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const WIDTH = 64;
+const BATCH = 256;
+const TRAIN = Number(process.env['BENCH_TRAIN_EXAMPLES'] ?? 51_200);
+const VALIDATION = 1024;
+const EPOCHS = Number(process.env['BENCH_TRAIN_EPOCHS'] ?? 2);
+const schema = denseBinarySchema(WIDTH);
+const pipeline = 'bench';
+
+function settings(updateMode: 'sync' | 'async') {
+  return trainingSettingsSchema.parse({
+    epochs: EPOCHS,
+    batchSize: BATCH,
+    optimizer: { kind: 'adam', learningRate: 0.001 },
+    updateMode,
+    seed: 3,
+    checkpointEvery: 1_000_000,
+  });
+}
+
+interface BenchResult {
+  type: 'bench.result';
+  timing: StepTiming;
+}
+
+/** A role child: the real role runner inside @dln/cluster's role process, reporting its timings. */
+function childMain(kind: string): void {
+  runRoleProcess((context) =>
+    roleProcessMain(`bench-${kind}`, context, process.env, (config, runtime) =>
+      kind === 'ps'
+        ? runPsRole(config, { ...runtime, log: () => undefined })
+        : runWorkerRole(
+            config,
+            { ...runtime, log: () => undefined },
+            {
+              exportModel: false,
+              onResult: (result) =>
+                process.send?.({
+                  type: 'bench.result',
+                  timing: result.timing,
+                } satisfies BenchResult),
+            },
+          ),
+    ),
+  );
+}
+
+async function publishSplit(
+  nc: NatsConnection,
+  subjects: Subjects,
+  split: 'train' | 'validation',
+  data: LabelledExamples,
+): Promise<void> {
+  const subject = subjects.examples(pipeline, 1, split);
+  const { batch } = data;
+  await publishAll(
+    jetStreamOf(nc),
+    data.recordIds.map((recordId, row) => {
+      const headers = natsHeaders();
+      headers.set(RecordHeader.recordId, recordId);
+      const example = {
+        dense: batch.dense.subarray(row * WIDTH, (row + 1) * WIDTH),
+        ids: new Int32Array(0),
+        label: batch.labels[row] as number,
+      };
+      return { subject, data: encodeExample(example), headers };
+    }),
+  );
+}
+
+function startChild(
+  kind: 'ps' | 'worker',
+  config: RoleConfig,
+  onResult: (timing: StepTiming) => void,
+): { done: Promise<void>; stop(): void } {
+  const child = fork(__filename, ['--role', kind], {
+    env: { ...process.env, NATS_URL },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  child.on('message', (message: unknown) => {
+    if ((message as BenchResult | null)?.type === 'bench.result')
+      onResult((message as BenchResult).timing);
+  });
+  child.send({ type: 'dln.role.config', key: config.token.role, config });
+  const done = new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${config.token.role} exited with ${code}`)),
+    );
+  });
+  return { done, stop: () => void child.kill('SIGTERM') };
+}
+
+interface ClusterFigures {
+  examplesPerSecond: number;
+  wireShare: number;
+  stepMs: number;
+}
+
+async function runCluster(
+  nc: NatsConnection,
+  root: string,
+  jobId: string,
+  workers: number,
+  mode: 'sync' | 'async',
+): Promise<ClusterFigures> {
+  const subjects = new Subjects(root);
+  const training = settings(mode);
+  const config = (kind: 'worker' | 'ps', index: number): RoleConfig => ({
+    token: { jobId, generation: 0, role: `${kind}-${index}`, attempt: 0 },
+    kind,
+    index,
+    subjectRoot: root,
+    jobName: 'bench',
+    workers,
+    shards: 1,
+    model: REFERENCE_MLP,
+    training,
+    outputSchema: schema,
+    parameters: parameterLayoutFor(REFERENCE_MLP, schema, 1),
+    examples: { pipeline, version: 1, trainCount: TRAIN, validationCount: VALIDATION },
+    restoreFrom: null,
+    outputModel: 'bench',
+  });
+  const gate = serveEpochGate(nc, subjects, jobId, { workers, epochs: training.epochs });
+  const timings: StepTiming[] = [];
+  const ps = startChild('ps', config('ps', 0), () => undefined);
+  try {
+    const roles = Array.from({ length: workers }, (_, index) =>
+      startChild('worker', config('worker', index), (timing) => timings.push(timing)),
+    );
+    await Promise.all(roles.map((role) => role.done));
+  } finally {
+    ps.stop();
+    await ps.done.catch(() => undefined);
+    await gate.close();
+  }
+  const examples = timings.reduce((sum, t) => sum + t.examples, 0);
+  const wall =
+    Math.max(...timings.map((t) => t.lastStepAt)) - Math.min(...timings.map((t) => t.firstStepAt));
+  const total = timings.reduce((sum, t) => sum + t.totalMs, 0);
+  const wire = timings.reduce((sum, t) => sum + t.pullMs + t.pushMs - t.heldMs, 0);
+  const steps = timings.reduce((sum, t) => sum + t.steps, 0);
+  const line = (name: string, value: number) => `${name} ${(value / steps).toFixed(2)} ms`;
+  const sum = (pick: (t: StepTiming) => number) => timings.reduce((acc, t) => acc + pick(t), 0);
+  console.log(
+    `  ${jobId}: ${examples} examples in ${(wall / 1000).toFixed(2)} s; per step: ${line('total', total)}, ${line(
+      'compute',
+      sum((t) => t.computeMs),
+    )}, ${line(
+      'pull',
+      sum((t) => t.pullMs),
+    )}, ${line(
+      'push',
+      sum((t) => t.pushMs),
+    )} (held at ps ${(sum((t) => t.heldMs) / steps).toFixed(2)} ms)`,
+  );
+  return {
+    examplesPerSecond: (examples / wall) * 1000,
+    wireShare: wire / total,
+    stepMs: total / steps,
+  };
+}
+
+async function main(): Promise<void> {
+  await selectBackend({ log: (m) => console.log(m), warn: () => undefined });
+  const root = uniqueRoot('bench_train');
+  const subjects = new Subjects(root);
+  const nc = await connectNats({ servers: NATS_URL, name: 'bench-train' });
+  try {
+    const train = syntheticExamples(TRAIN, WIDTH, 41, 't');
+    const validation = syntheticExamples(VALIDATION, WIDTH, 42, 'v');
+    await ensureStream(await jetStreamManagerOf(nc), {
+      name: subjects.examplesStream(pipeline),
+      subjects: [subjects.examplesEveryVersion(pipeline)],
+    });
+    await publishSplit(nc, subjects, 'train', train);
+    await publishSplit(nc, subjects, 'validation', validation);
+    console.log(
+      `reference MLP 64-256-128-1, batch ${BATCH} per worker, ${TRAIN} examples x ${EPOCHS} epochs, Adam`,
+    );
+
+    const started = performance.now();
+    const single = trainReference(train.batch, {
+      spec: REFERENCE_MLP,
+      schema,
+      settings: settings('sync'),
+      validation: validation.batch,
+    });
+    const singleSeconds = (performance.now() - started) / 1000;
+    single.model.dispose();
+    const singleRate = (TRAIN * EPOCHS) / singleSeconds;
+    console.log(`  single process: ${Math.round(singleRate)} examples/s`);
+
+    const w1 = await runCluster(nc, root, 'w1ps1', 1, 'sync');
+    const w2sync = await runCluster(nc, root, 'w2ps1-sync', 2, 'sync');
+    const w2async = await runCluster(nc, root, 'w2ps1-async', 2, 'async');
+    const rows: [string, number][] = [
+      ['single process', singleRate],
+      ['1 worker + 1 ps', w1.examplesPerSecond],
+      ['2 workers + 1 ps, sync', w2sync.examplesPerSecond],
+      ['2 workers + 1 ps, async', w2async.examplesPerSecond],
+    ];
+    for (const [name, rate] of rows)
+      console.log(
+        `${name.padEnd(26)} ${String(Math.round(rate)).padStart(7)} ex/s  ${(rate / singleRate).toFixed(2)}x single`,
+      );
+    console.log(
+      `2w sync / 1w: ${(w2sync.examplesPerSecond / w1.examplesPerSecond).toFixed(2)}x (goal >= 1.5); 2w sync / single: ${(w2sync.examplesPerSecond / singleRate).toFixed(2)}x (goal >= 0.8)`,
+    );
+    console.log(
+      `wire share of a 2-worker sync step (${w2sync.stepMs.toFixed(2)} ms): ${(w2sync.wireShare * 100).toFixed(1)}% (goal <= 40%)`,
+    );
+    console.log(
+      JSON.stringify({
+        single_ex_per_s: Math.round(singleRate),
+        w1ps1_ex_per_s: Math.round(w1.examplesPerSecond),
+        w2ps1_sync_ex_per_s: Math.round(w2sync.examplesPerSecond),
+        w2ps1_async_ex_per_s: Math.round(w2async.examplesPerSecond),
+        wire_share: Number(w2sync.wireShare.toFixed(3)),
+      }),
+    );
+  } finally {
+    await deleteStreamsOfRoot(nc, root);
+    await nc.drain();
+  }
+}
+
+if (process.argv[2] === '--role') {
+  childMain(process.argv[3] ?? 'worker');
+} else {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
