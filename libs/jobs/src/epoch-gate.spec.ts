@@ -28,6 +28,14 @@ describe('EpochGate', () => {
     gate.evaluation(0, metrics(0.5));
     expect(gate.arrive(0, 0)).toEqual({ proceed: false, reason: 'completed 1 epoch(s)' });
     expect(gate.arrive(0, 5)).toEqual({ proceed: false, reason: 'completed 1 epoch(s)' });
+    expect(gate.stopVerdict()).toEqual({ proceed: false, reason: 'completed 1 epoch(s)' });
+  });
+
+  it('has no stop verdict while training goes on', () => {
+    const gate = new EpochGate({ workers: 1, epochs: 2 });
+    gate.evaluation(0, metrics(0.5));
+    expect(gate.arrive(0, 0)?.proceed).toBe(true);
+    expect(gate.stopVerdict()).toBeUndefined();
   });
 
   it('stops when the validation loss is not finite', () => {

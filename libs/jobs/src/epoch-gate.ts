@@ -53,6 +53,11 @@ export class EpochGate {
     return this.verdicts.get(epoch);
   }
 
+  /** The final verdict once training is over (last epoch, early stop); undefined while it goes on. */
+  stopVerdict(): EpochGateReply | undefined {
+    return this.stoppedAt === undefined ? undefined : this.verdicts.get(this.stoppedAt);
+  }
+
   /** Workers still awaited at the end of `epoch`, and whether the evaluation is in. */
   waitingFor(epoch: number): { workers: number[]; evaluation: boolean } {
     const arrived = this.arrivals.get(epoch) ?? new Set<number>();

@@ -141,10 +141,7 @@ export class JobReports implements OnModuleInit {
       case 'exported':
         return this.exported(job, role, report);
       case 'finished':
-        this.markRunning(job, role);
-        if (role.state === RoleState.Running) this.move(job, role, RoleState.Done, 'finished');
-        if (role.kind === RoleKind.Worker) job.progress.idle(role.index);
-        return this.maybeComplete(job);
+        return this.finished(job, role, 'finished');
       case 'failed':
         return this.failRole(job, role, RoleState.Failed, report.reason);
     }
@@ -193,6 +190,22 @@ export class JobReports implements OnModuleInit {
     return this.maybeComplete(job);
   }
 
+  /**
+   * A role says it is done (report or clean exit). A worker is done only after the gate's final
+   * verdict, and a ps only when the AM stops it: anything earlier means it was cut short (its
+   * node stopped it), which fails the job for now.
+   */
+  private finished(job: ActiveJob, role: RoleRecord, how: string): Outcome {
+    if (!isLiveRole(role)) return [];
+    if (role.kind === RoleKind.Ps || !job.gate.stopVerdict()) {
+      return this.failRole(job, role, RoleState.Lost, `ended before the job finished (${how})`);
+    }
+    this.markRunning(job, role);
+    this.move(job, role, RoleState.Done, how);
+    job.progress.idle(role.index);
+    return this.maybeComplete(job);
+  }
+
   /** Every worker done and the export recorded: stop the ps roles, SUCCEEDED. */
   private maybeComplete(job: ActiveJob): Outcome {
     if (job.state !== JobState.Running) return [];
@@ -233,18 +246,7 @@ export class JobReports implements OnModuleInit {
       const detail = `${exit.reason}${exit.code !== null ? ` (code ${exit.code})` : ''}${exit.signal ? ` (signal ${exit.signal})` : ''}${exit.message ? `: ${exit.message}` : ''}`;
       switch (exit.reason) {
         case RoleExitReason.Completed:
-          if (role.kind === RoleKind.Worker) {
-            this.markRunning(job, role);
-            this.move(job, role, RoleState.Done, 'process completed');
-            job.progress.idle(role.index);
-            return this.maybeComplete(job);
-          }
-          return this.failRole(
-            job,
-            role,
-            RoleState.Failed,
-            `exited before the job finished: ${detail}`,
-          );
+          return this.finished(job, role, `process ${detail}`);
         case RoleExitReason.Stopped:
           return this.failRole(
             job,

@@ -536,6 +536,13 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     );
   });
 
+  it('fails a job whose worker finishes before the last epoch', async () => {
+    const created = await submitRunning(spec({ name: 'cut-short' }));
+    fakeRole(created.id, 'worker-0').report({ type: 'finished' });
+    const failed = await untilState(created.id, 'FAILED');
+    expect(failed.reason).toBe('worker-0 lost: ended before the job finished (finished)');
+  });
+
   it('prepares the examples when only a pipeline name is given and records the version', async () => {
     const created = await submit(spec({ name: 'prepared', examples: { pipeline: 'fresh' } }));
     expect(created.state).toBe('PREPARING');
@@ -566,7 +573,11 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     expect(listed.map((j) => j.id)).toContain(created.id);
     expect(listed.every((j) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(j.state))).toBe(true);
     const all = await events(created.id);
-    const page = (await http().get(`/v1/jobs/${created.id}/events?after=${all.length - 2}`).expect(200)).body.events as JobEvent[];
+    const page = (
+      await http()
+        .get(`/v1/jobs/${created.id}/events?after=${all.length - 2}`)
+        .expect(200)
+    ).body.events as JobEvent[];
     expect(page).toEqual(all.slice(-2));
     await http().get(`/v1/jobs/${created.id}/events?after=-1`).expect(400);
     await http().get('/v1/jobs/Bad.Id').expect(400);
