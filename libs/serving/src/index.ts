@@ -13,3 +13,4 @@ export * from './predictor';
 export * from './parse-protocol';
 export * from './parse-pool';
 export * from './artifact';
+export * from './inference-plan';

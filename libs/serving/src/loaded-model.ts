@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { OutputSchema, outputUnits, PipelineSnapshot, SourceDeclaration } from '@dln/contracts';
 import { InputName } from '@dln/ml';
+import { compileInferencePlan, InferencePlan } from './inference-plan';
 import { inputFieldsOf } from './instances';
 import { ServingLimits } from './limits';
 import { EncodedBatch, EncodingSpec, RequestEncoder } from './request-encoder';
@@ -27,6 +28,8 @@ export class LoadedModel {
   readonly units: number;
   readonly inputFields: string[];
   private readonly inputOrder: string[];
+  /** The model compiled into plain ops (same results, less per-call overhead), when it could be. */
+  private readonly plan: InferencePlan | undefined;
   private disposed = false;
 
   constructor(
@@ -57,6 +60,41 @@ export class LoadedModel {
     if (artifact.model.outputs.length !== 1 || outputShape?.[1] !== this.units) {
       throw new Error(`model ${name} v${version}: expected one output of ${this.units} units`);
     }
+    this.plan = this.checkedPlan();
+  }
+
+  /** Whether scoring runs the compiled plan (else LayersModel.predictOnBatch). */
+  get compiled(): boolean {
+    return this.plan !== undefined;
+  }
+
+  /** The compiled plan, kept only if it gives the layers model's own answers on a probe batch. */
+  private checkedPlan(): InferencePlan | undefined {
+    const plan = compileInferencePlan(this.artifact.model);
+    if (!plan) return undefined;
+    const rows = 3;
+    const probe: EncodedBatch = {
+      size: rows,
+      dense: Float32Array.from(
+        { length: rows * this.outputSchema.denseWidth },
+        (_, i) => ((i % 7) - 3) / 3,
+      ),
+      ids: Int32Array.from({ length: rows * this.outputSchema.ids.length }, (_, i) => {
+        const column = this.outputSchema.ids[i % this.outputSchema.ids.length];
+        return column ? Math.floor(i / this.outputSchema.ids.length) % column.cardinality : 0;
+      }),
+    };
+    try {
+      const expected = this.predict(probe, undefined);
+      const got = this.predict(probe, plan);
+      return expected.every(
+        (value, i) => Math.abs(value - (got[i] as number)) <= 1e-5 * Math.max(1, Math.abs(value)),
+      )
+        ? plan
+        : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Plain data to build the same encoder elsewhere (a parsing worker thread). */
@@ -71,6 +109,10 @@ export class LoadedModel {
   /** Scores `batch.size` rows: a row-major Float32Array of size x units. */
   run(batch: EncodedBatch): Float32Array {
     if (this.disposed) throw new Error(`model ${this.name} v${this.version} was unloaded`);
+    return this.predict(batch, this.plan);
+  }
+
+  private predict(batch: EncodedBatch, plan: InferencePlan | undefined): Float32Array {
     const { denseWidth } = this.outputSchema;
     const idCount = this.outputSchema.ids.length;
     const inputs = this.inputOrder.map((name) =>
@@ -80,7 +122,17 @@ export class LoadedModel {
     );
     let output: tf.Tensor | undefined;
     try {
-      output = this.artifact.model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor;
+      if (plan) {
+        output = plan(
+          inputs[this.inputOrder.indexOf(InputName.Dense)],
+          inputs[this.inputOrder.indexOf(InputName.Ids)],
+        );
+      } else {
+        // predictOnBatch: one pass over all rows (predict() splits them into batches of 32 and concatenates).
+        output = this.artifact.model.predictOnBatch(
+          inputs.length === 1 ? inputs[0]! : inputs,
+        ) as tf.Tensor;
+      }
       // Read outside tidy: tidy walks a returned TypedArray (PERFORMANCE.md).
       return output.dataSync() as Float32Array;
     } finally {
