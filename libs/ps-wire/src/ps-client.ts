@@ -12,6 +12,8 @@ export interface NatsShardClientOptions {
   shardSizes: readonly number[];
   /** A sync push waits for the slowest worker of the step: keep this generous. */
   timeoutMs?: number;
+  /** How long to keep asking a shard that has no responder yet (it may still be starting). */
+  unavailableMs?: number;
   /** Defaults to the server's max_payload (nc.info.max_payload). */
   maxPayload?: number;
 }
@@ -31,11 +33,13 @@ export class NatsShardClient implements ShardClient {
   readonly stats: WireStats = { requests: 0, bytesOut: 0, bytesIn: 0 };
   private readonly perChunk: number;
   private readonly timeoutMs: number;
+  private readonly unavailableMs: number;
 
   constructor(private readonly options: NatsShardClientOptions) {
     const maxPayload = options.maxPayload ?? options.nc.info?.max_payload ?? 1024 * 1024;
     this.perChunk = chunkFloats(maxPayload);
     this.timeoutMs = options.timeoutMs ?? 120_000;
+    this.unavailableMs = options.unavailableMs ?? 60_000;
   }
 
   async pull(shard: number, step: number): Promise<Float32Array> {
@@ -108,23 +112,33 @@ export class NatsShardClient implements ShardClient {
 
   private async request(subject: string, header: PsHeader, values?: Float32Array): Promise<Reply> {
     const data = encodePsMessage(header, values);
-    let raw: Uint8Array;
-    try {
-      raw = (await this.options.nc.request(subject, data, { timeout: this.timeoutMs })).data;
-    } catch (cause) {
-      const text = cause instanceof Error ? cause.message : String(cause);
-      const noResponders =
-        /no responders/i.test(text) || (cause as { code?: string }).code === '503';
-      throw new DlnError(
-        noResponders ? ErrorCode.Unavailable : ErrorCode.Timeout,
-        `ps shard ${header.shard}: ${noResponders ? 'no shard answers on' : 'no answer in time on'} ${subject}`,
-        { retryable: true, cause },
-      );
+    // A shard that is not serving yet (roles start in parallel, a shard restores a checkpoint)
+    // has no responder: nothing was delivered, so asking again is safe.
+    const giveUpAt = performance.now() + this.unavailableMs;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const raw = (await this.options.nc.request(subject, data, { timeout: this.timeoutMs }))
+          .data;
+        this.stats.requests += 1;
+        this.stats.bytesOut += data.byteLength;
+        this.stats.bytesIn += raw.byteLength;
+        return decodePsMessage(raw);
+      } catch (cause) {
+        if (cause instanceof DlnError) throw cause;
+        const text = cause instanceof Error ? cause.message : String(cause);
+        const noResponders =
+          /no responders/i.test(text) || (cause as { code?: string }).code === '503';
+        if (noResponders && performance.now() < giveUpAt) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(500, 10 * 2 ** attempt)));
+          continue;
+        }
+        throw new DlnError(
+          noResponders ? ErrorCode.Unavailable : ErrorCode.Timeout,
+          `ps shard ${header.shard}: ${noResponders ? 'no shard answers on' : 'no answer in time on'} ${subject}`,
+          { retryable: true, cause },
+        );
+      }
     }
-    this.stats.requests += 1;
-    this.stats.bytesOut += data.byteLength;
-    this.stats.bytesIn += raw.byteLength;
-    return decodePsMessage(raw);
   }
 
   private checked(reply: Reply, offset: number, length: number): Reply {

@@ -98,6 +98,7 @@ describe('ps wire over real NATS', () => {
         token: token('worker-0'),
         shardSizes: [SIZE, SIZE, SIZE],
         timeoutMs: 2000,
+        unavailableMs: 300,
       }).pull(2, 0),
     ).rejects.toMatchObject({ code: ErrorCode.Unavailable });
   });

@@ -235,6 +235,8 @@ export class PsShard {
   private apply(gradient: Float32Array, checkpoint = true): void {
     this.optimizer.apply(this.params, gradient);
     this.updates += 1;
+    // Async: a step is an update, so checkpoints of every shard line up on the same numbers.
+    if (this.options.mode === 'async') this.stepCount = this.updates;
     if (checkpoint) this.maybeCheckpoint(this.updates);
   }
 

@@ -65,7 +65,8 @@ export function encodeShardState(state: ShardState): Uint8Array {
 
 /** Reads a blob written by encodeShardState; checks it against the settings it will serve. */
 export function decodeShardState(bytes: Uint8Array, optimizer: OptimizerSettings): ShardState {
-  const message = decodeTensorMessage(bytes);
+  // Blobs read from a store may sit at any offset of a shared buffer: float32 needs alignment.
+  const message = decodeTensorMessage(bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes));
   const parsed = headerSchema.safeParse(message.header);
   if (!parsed.success) throw new Error(`not a ps shard checkpoint: ${parsed.error.message}`);
   const header = parsed.data;

@@ -14,7 +14,7 @@ import {
   ExampleBatch,
   writeWeights,
 } from '@dln/ml';
-import { ReportSink, WorkerLoop, WorkerResult, workerSplitOf } from '@dln/training';
+import { ReportSink, stepsPerEpoch, WorkerLoop, WorkerResult, workerSplitOf } from '@dln/training';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { readExamples } from '../examples-reader';
 import { RoleObjects } from '../object-blobs';
@@ -45,6 +45,9 @@ export async function runWorkerRole(
   const report = natsReportSink(nc, subjects, config.token.jobId);
   await startBackend(runtime);
   const data = await loadData(nc, subjects, config);
+  const start = config.restoreFrom
+    ? await resumePosition(new RoleObjects(nc, subjects), config, data.partSizes)
+    : undefined;
   log('info', 'examples loaded', {
     train: data.train.size,
     parts: data.partSizes,
@@ -72,6 +75,7 @@ export async function runWorkerRole(
     gate: new NatsEpochGate(nc, subjects, config.token, { signal: runtime.signal }),
     report,
     signal: runtime.signal,
+    ...(start ? { start } : {}),
   });
   const result = await loop.run();
   options.onResult?.(result);
@@ -91,6 +95,24 @@ interface WorkerData {
   train: ExampleBatch;
   partSizes: number[];
   validation?: ExampleBatch;
+}
+
+/**
+ * Where a restarted worker goes on: sync, at the checkpoint's step (every shard rolled back to
+ * it); async, at the position the AM recorded for this worker in the manifest.
+ */
+async function resumePosition(
+  objects: RoleObjects,
+  config: RoleConfig,
+  partSizes: readonly number[],
+): Promise<{ epoch: number; step: number }> {
+  const manifest = await objects.getManifest(config.restoreFrom as string);
+  const steps = stepsPerEpoch(partSizes, config.training.batchSize);
+  const own = manifest.workerPositions.find((position) => position.worker === config.index);
+  const global = config.training.updateMode === 'async' && own ? own.step : manifest.step;
+  return steps === 0
+    ? { epoch: config.training.epochs, step: 0 }
+    : { epoch: Math.floor(global / steps), step: global % steps };
 }
 
 async function loadData(
