@@ -2,6 +2,8 @@ import { Subjects } from '@dln/contracts';
 import { prepareFlightsFeatures } from './features-step';
 import { loadFlights } from './flights-data';
 import { ingestFlights } from './ingest-step';
+import { heldOutFlights, scoreFlights, waitForModel } from './predict-step';
+import { trainFlights } from './training-step';
 import { Launcher } from './launcher';
 import { StackConfig, stackConfigFrom, startStack, urlOf } from './stack';
 
@@ -49,13 +51,37 @@ async function runDemo(config: StackConfig, launcher: Launcher): Promise<void> {
       `in stream ${subjects.examplesStream(pipeline)}`,
   );
 
+  say('\n-- training: 2 workers + 1 parameter server, live progress');
+  const job = await trainFlights(urlOf(config, 'am'), pipeline, version.version, say);
+  if (job.state !== 'SUCCEEDED' || job.modelVersion === null)
+    throw new Error(`job ${job.id} ended ${job.state}: ${job.reason ?? ''}`);
+  const last = job.validation[job.validation.length - 1];
+  say(
+    `model ${job.spec.output.model} v${job.modelVersion}: validation AUC ${last?.metrics.auc?.toFixed(4) ?? '-'}, log loss ${last?.metrics.loss.toFixed(4) ?? '-'}`,
+  );
+
+  say('\n-- prediction: held-out flights scored through REST');
+  await waitForModel(urlOf(config, 'prediction'), job.spec.output.model, job.modelVersion);
+  const heldOut = heldOutFlights(
+    flights,
+    version.snapshot.spec.split.validationFraction,
+    version.snapshot.spec.split.seed,
+    6,
+  );
+  const scores = await scoreFlights(urlOf(config, 'prediction'), job.spec.output.model, heldOut);
+  heldOut.forEach((flight, i) => {
+    say(
+      `  ${flight.date} ${flight.origin}->${flight.destination} ${String(flight.distance).padStart(4)} mi: P(delay>15) ${scores[i]!.toFixed(3)}  (actual delay ${flight.delay} min)`,
+    );
+  });
+
   say('\n-- where everything is');
-  say(`am         ${urlOf(config, 'am')}/v1/nodes, /v1/jobs`);
+  say(`am         ${urlOf(config, 'am')}/v1/jobs/${job.id}, /v1/nodes, /v1/models`);
   say(`ingest     ${urlOf(config, 'ingest')}/v1/sources/${source}`);
   say(
     `feature    ${urlOf(config, 'feature')}/v1/pipelines/${pipeline}/versions/${version.version}`,
   );
-  say(`prediction ${urlOf(config, 'prediction')}/v1/models`);
+  say(`prediction ${urlOf(config, 'prediction')}/v1/models/${job.spec.output.model}:predict`);
   say(
     `NATS ${config.natsUrl} (subject root "${config.subjectRoot}"), SQLite files and logs in ${config.dataDir}`,
   );

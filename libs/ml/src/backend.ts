@@ -3,6 +3,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { patchWasmMatMul } from './wasm-matmul';
+import { registerWasmSegmentSum } from './wasm-segment-sum';
 
 /** TensorFlow.js backends we use, fastest first. `tensorflow` is the tfjs-node one. */
 export const BackendName = { TensorFlow: 'tensorflow', Wasm: 'wasm', Cpu: 'cpu' } as const;
@@ -52,6 +53,7 @@ async function trySetBackend(name: BackendName): Promise<boolean> {
 async function startWasm(patch: boolean): Promise<boolean> {
   setWasmPaths(wasmBinaryDirectory());
   if (patch) patchWasmMatMul();
+  registerWasmSegmentSum();
   return trySetBackend(BackendName.Wasm);
 }
 

@@ -16,3 +16,4 @@ export * from './reference-fixtures';
 export * from './random';
 export * from './memory-io';
 export * from './artifact';
+export * from './wasm-segment-sum';
