@@ -77,7 +77,15 @@ export async function runWorkerRole(
     signal: runtime.signal,
     ...(start ? { start } : {}),
   });
-  const result = await loop.run();
+  let result: WorkerResult;
+  try {
+    result = await loop.run();
+  } catch (error) {
+    // Told to stop while waiting (gate, shards): a stop, not a failure.
+    if (!runtime.signal.aborted) throw error;
+    log('info', 'worker stopped', { error: error instanceof Error ? error.message : String(error) });
+    return;
+  }
   options.onResult?.(result);
   log('info', 'training loop ended', {
     epochs: result.epochs,
@@ -85,7 +93,8 @@ export async function runWorkerRole(
     stopped: result.stopped,
     timing: result.timing,
   });
-  if (!result.stopped && result.params && options.exportModel !== false) {
+  if (result.stopped) return;
+  if (result.params && options.exportModel !== false) {
     await exportModel(nc, subjects, config, result, report);
   }
   report({ type: 'finished', token: config.token });
