@@ -11,6 +11,8 @@ export const amEnvSchema = baseEnvSchema.extend(databaseEnvSchema.shape).extend(
   NODE_LOSS_AFTER_MISSED: z.coerce.number().int().min(1).max(100).default(3),
   /** How often the AM looks for silent nodes; at most 1 s, so loss is seen within 3 x interval + 1 s. */
   NODE_SWEEP_INTERVAL_MS: millis(10, 1000).default(250),
+  /** After an AM start, reloaded nodes get this long on top of the loss timeout to be heard from. */
+  NODE_RESTORE_GRACE_MS: millis(0, 600_000).default(5_000),
   /** How often SCHEDULING jobs are retried and running roles' nodes checked. */
   JOB_SCHEDULING_INTERVAL_MS: millis(10, 60_000).default(500),
   /** Timeout of a pipeline describe request to the feature service. */

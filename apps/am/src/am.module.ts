@@ -13,6 +13,7 @@ export class AmModule {
       heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
       lossAfterMissed: config.NODE_LOSS_AFTER_MISSED,
       sweepIntervalMs: config.NODE_SWEEP_INTERVAL_MS,
+      restoreGraceMs: config.NODE_RESTORE_GRACE_MS,
     });
     return {
       module: AmModule,

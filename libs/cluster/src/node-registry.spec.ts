@@ -211,6 +211,22 @@ describe('NodeRegistry liveness', () => {
     clock.advance(1);
     expect(restarted.sweep()).toEqual([expect.objectContaining({ type: 'LOST' })]);
   });
+
+  it('adds a start-up grace to restored nodes', () => {
+    const { clock, registry } = setup();
+    registry.register(registration('n1'));
+    const restarted = new NodeRegistry({
+      heartbeatIntervalMs: INTERVAL,
+      lossAfterMissed: 3,
+      clock,
+    });
+    restarted.restore(registry.list(), 5000);
+    expect(restarted.lossDeadline('n1')).toBe(clock.now() + 5000 + 3 * INTERVAL);
+    expect(restarted.sweep(clock.now() + 8000)).toEqual([]);
+    expect(restarted.sweep(clock.now() + 8001)).toEqual([
+      expect.objectContaining({ type: 'LOST' }),
+    ]);
+  });
 });
 
 describe('NodeRegistry slots', () => {

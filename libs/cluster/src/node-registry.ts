@@ -88,9 +88,12 @@ export class NodeRegistry {
     return this.options.heartbeatIntervalMs * this.options.lossAfterMissed;
   }
 
-  /** Reloads persisted nodes (AM restart); every ALIVE node gets a full timeout from now. */
-  restore(records: readonly NodeRecord[]): void {
-    const now = this.clock.now();
+  /**
+   * Reloads persisted nodes (AM restart). Every node gets a full timeout counted from
+   * `graceMs` after now: the AM may take a while before it hears heartbeats again.
+   */
+  restore(records: readonly NodeRecord[], graceMs = 0): void {
+    const now = this.clock.now() + Math.max(0, graceMs);
     for (const record of records) {
       this.nodes.set(record.registration.nodeId, {
         ...record,

@@ -11,7 +11,7 @@ import {
 } from '@dln/contracts';
 import { DATA_SOURCE } from '@dln/platform';
 import type { DataSource } from '@dln/persistence';
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { NodeStore } from './node-store';
 import { NODE_REGISTRY_SETTINGS, NodeRegistrySettings } from './nodes.tokens';
 
@@ -26,7 +26,7 @@ export type RoleExitListener = (report: RoleExitReport) => void | Promise<void>;
  * reloads the nodes, so a restarted AM keeps every node that goes on heartbeating.
  */
 @Injectable()
-export class NodeRegistryService implements OnModuleInit, OnApplicationShutdown {
+export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(NodeRegistryService.name);
   private readonly registry: NodeRegistry;
   private readonly store: NodeStore;
@@ -50,13 +50,14 @@ export class NodeRegistryService implements OnModuleInit, OnApplicationShutdown 
 
   async onModuleInit(): Promise<void> {
     const records = await this.store.loadAll();
-    this.registry.restore(records);
+    this.registry.restore(records, this.settings.restoreGraceMs);
     this.logger.log({ msg: 'nodes reloaded', count: records.length });
     this.sweepTimer = setInterval(() => this.sweep(), this.settings.sweepIntervalMs);
     this.sweepTimer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** First step of a shutdown, before the NATS handlers stop: no sweep may run without them. */
+  async onModuleDestroy(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.flushHeartbeats(true);
     await this.writes;

@@ -7,5 +7,7 @@ export interface NodeRegistrySettings {
   heartbeatIntervalMs: number;
   lossAfterMissed: number;
   sweepIntervalMs: number;
+  /** Extra time restored nodes get after an AM start before silence counts. */
+  restoreGraceMs: number;
   clock?: Clock;
 }
