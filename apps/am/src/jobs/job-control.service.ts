@@ -1,4 +1,4 @@
-import { ConflictError, JobState, JobView } from '@dln/contracts';
+import { ConflictError, JobState, JobView, RoleState } from '@dln/contracts';
 import { isLiveRole, retireRole, RoleRecord, tokenOf, transitionJob } from '@dln/jobs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { NodeCommander } from '../nodes/node-commander';
@@ -38,6 +38,9 @@ export class JobControl {
     const stops: RoleToStop[] = [];
     for (const role of job.current()) {
       const live = isLiveRole(role);
+      // A worker placed but not yet assigned holds a reserved slot.
+      if (role.state === RoleState.Pending && role.nodeId !== null)
+        this.registry.nodes.release(role.nodeId, tokenOf(job.id, role));
       const event = retireRole(role, `job ${to.toLowerCase()}: ${reason}`, at);
       if (!event) continue;
       job.record(event);

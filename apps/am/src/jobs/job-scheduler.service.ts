@@ -7,6 +7,7 @@ import {
   isLiveRole,
   NodeCapacity,
   placeRoles,
+  RoleKind,
   RoleRecord,
   tokenOf,
   transitionJob,
@@ -90,12 +91,16 @@ export class JobScheduler implements OnModuleInit, OnApplicationShutdown {
       await this.control.stop(result.value, result.job.reason ?? 'placement undone');
   }
 
+  /**
+   * Two phases, so no worker pulls from a shard that is not serving yet: every role is placed at
+   * once (all or nothing; ps roles are assigned, workers' slots reserved), then the workers are
+   * assigned once every ps role reported `started`. The job is RUNNING when every role is.
+   */
   private async place(job: ActiveJob): Promise<RoleToStop[]> {
     if (job.state !== JobState.Scheduling || !job.prepared) return [];
     const now = this.ledger.now();
-    const timeoutMs = job.spec.scheduling.timeoutSeconds * 1000;
     const waitedMs = now - (job.schedulingSince ?? now);
-    if (waitedMs >= timeoutMs) {
+    if (waitedMs >= job.spec.scheduling.timeoutSeconds * 1000) {
       const why = job.reason ?? 'no placement';
       return this.control.end(
         job,
@@ -106,83 +111,118 @@ export class JobScheduler implements OnModuleInit, OnApplicationShutdown {
     if (job.current().length === 0) {
       for (const role of initialRoles(job.spec, job.generation)) this.addRole(job, role);
     }
-    const pending = job.current().filter((role) => role.state === RoleState.Pending);
-    const placement = placeRoles(pending, this.capacity());
-    if (!placement.placed) {
-      const reason = `waiting for slots: ${placement.reason}`;
-      if (reason !== job.lastWaitReason) {
-        job.record(infoEvent({ waiting: placement.reason }, now));
-        job.lastWaitReason = reason;
+    const unplaced = job
+      .current()
+      .filter((r) => r.state === RoleState.Pending && r.nodeId === null);
+    if (unplaced.length > 0) {
+      const placement = placeRoles(unplaced, this.capacity());
+      if (!placement.placed) {
+        this.wait(job, `waiting for slots: ${placement.reason}`, { waiting: placement.reason });
+        return [];
       }
-      job.reason = reason;
-      job.dirtyRow = true;
+      const stops = await this.placeAll(job, unplaced, placement.assignments);
+      if (stops !== undefined) return stops;
+    }
+    if (!job.current().every((r) => r.kind !== RoleKind.Ps || r.state === RoleState.Running)) {
+      this.wait(job, 'waiting for the ps shards to start', null);
       return [];
     }
-    const failures: string[] = [];
-    const assigned: RoleRecord[] = [];
-    for (const { role: name, nodeId } of placement.assignments) {
-      const role = pending.find((candidate) => candidate.role === name) as RoleRecord;
-      role.nodeId = nodeId;
-      try {
-        await this.commander.assign(nodeId, {
-          token: tokenOf(job.id, role),
-          entry: entryOf(role.kind),
-          config: buildRoleConfig(
-            {
-              jobId: job.id,
-              subjectRoot: this.subjects.root,
-              spec: job.spec,
-              prepared: job.prepared,
-            },
-            role,
-          ),
-        });
-        job.record(transitionRole(role, RoleState.Assigned, null, this.ledger.now()));
-        assigned.push(role);
-      } catch (error) {
-        failures.push(
-          `${role.role} on ${nodeId}: ${error instanceof Error ? error.message : String(error)}`,
-        );
-        job.record(
-          transitionRole(
-            role,
-            RoleState.Superseded,
-            `assignment failed: ${String(error)}`,
-            this.ledger.now(),
-          ),
-        );
-        this.addRole(job, {
-          ...role,
-          attempt: role.attempt + 1,
-          state: RoleState.Pending,
-          nodeId: null,
-          reason: null,
+    for (const role of job
+      .current()
+      .filter((r) => r.state === RoleState.Pending && r.nodeId !== null)) {
+      const failure = await this.assign(job, role);
+      if (failure !== null) {
+        this.retry(job, role, `assignment failed: ${failure}`);
+        this.wait(job, `assignment failed, retrying: ${role.role} on ${role.nodeId}: ${failure}`, {
+          assignmentFailed: [failure],
         });
       }
-      job.touch(role);
-      if (failures.length > 0) break;
     }
-    if (failures.length === 0) {
+    if (job.current().every(isLiveRole)) {
       job.lastWaitReason = null;
       job.record(transitionJob(job, JobState.Running, null, this.ledger.now()));
-      return [];
     }
-    // All or nothing: undo what was assigned and try again on the next pass with new attempts.
+    return [];
+  }
+
+  /** Assigns the ps roles and reserves the workers' slots; on a failure undoes all of it. */
+  private async placeAll(
+    job: ActiveJob,
+    roles: readonly RoleRecord[],
+    assignments: readonly { role: string; nodeId: string }[],
+  ): Promise<RoleToStop[] | undefined> {
+    const done: RoleRecord[] = [];
+    let failure: string | null = null;
+    for (const { role: name, nodeId } of assignments) {
+      const role = roles.find((candidate) => candidate.role === name) as RoleRecord;
+      role.nodeId = nodeId;
+      job.touch(role);
+      if (role.kind === RoleKind.Ps) {
+        failure = await this.assign(job, role);
+      } else if (!this.registry.nodes.reserve(nodeId, tokenOf(job.id, role))) {
+        failure = `node ${nodeId} has no free slot any more`;
+      }
+      if (failure !== null) {
+        failure = `${role.role} on ${nodeId}: ${failure}`;
+        this.retry(job, role, `placement failed: ${failure}`);
+        break;
+      }
+      done.push(role);
+    }
+    if (failure === null) return undefined;
     const stops: RoleToStop[] = [];
-    for (const role of assigned) {
-      stops.push({ jobId: job.id, role: { ...role }, nodeId: role.nodeId as string });
-      job.record(transitionRole(role, RoleState.Superseded, 'placement undone', this.ledger.now()));
-      this.addRole(job, {
-        ...role,
-        attempt: role.attempt + 1,
-        state: RoleState.Pending,
-        nodeId: null,
-        reason: null,
-      });
+    for (const role of done) {
+      if (isLiveRole(role))
+        stops.push({ jobId: job.id, role: { ...role }, nodeId: role.nodeId as string });
+      else this.registry.nodes.release(role.nodeId as string, tokenOf(job.id, role));
+      this.retry(job, role, 'placement undone');
     }
-    job.reason = `assignment failed, retrying: ${failures.join('; ')}`;
-    job.record(infoEvent({ assignmentFailed: failures }, this.ledger.now()));
+    this.wait(job, `placement failed, retrying: ${failure}`, { assignmentFailed: [failure] });
     return stops;
+  }
+
+  /** Sends the assign command; the role is ASSIGNED, or the reason it is not is returned. */
+  private async assign(job: ActiveJob, role: RoleRecord): Promise<string | null> {
+    const nodeId = role.nodeId as string;
+    const prepared = job.prepared as NonNullable<ActiveJob['prepared']>;
+    try {
+      await this.commander.assign(nodeId, {
+        token: tokenOf(job.id, role),
+        entry: entryOf(role.kind),
+        config: buildRoleConfig(
+          { jobId: job.id, subjectRoot: this.subjects.root, spec: job.spec, prepared },
+          role,
+        ),
+      });
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    }
+    job.record(transitionRole(role, RoleState.Assigned, null, this.ledger.now()));
+    job.touch(role);
+    return null;
+  }
+
+  /** Supersedes an incarnation that could not be placed; a new attempt waits to be placed. */
+  private retry(job: ActiveJob, role: RoleRecord, reason: string): void {
+    job.record(transitionRole(role, RoleState.Superseded, reason, this.ledger.now()));
+    job.touch(role);
+    this.addRole(job, {
+      ...role,
+      attempt: role.attempt + 1,
+      state: RoleState.Pending,
+      nodeId: null,
+      reason: null,
+    });
+  }
+
+  /** Records why the job waits (an event only when the reason changes). */
+  private wait(job: ActiveJob, reason: string, detail: Record<string, unknown> | null): void {
+    if (reason !== job.lastWaitReason) {
+      job.record(infoEvent(detail ?? { waiting: reason }, this.ledger.now()));
+      job.lastWaitReason = reason;
+    }
+    job.reason = reason;
+    job.dirtyRow = true;
   }
 
   /** A lost node takes its roles with it; until failover (issue 4) that fails the job. */

@@ -115,8 +115,19 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     return res.body as JobView;
   };
 
+  /** Submits a job and starts its ps shard (workers are assigned once every shard serves). */
   async function submitRunning(input: JobSpecInput): Promise<JobView> {
     const created = await submit(input);
+    await waitFor(
+      'ps-0 assigned',
+      () => rolesOf(created.id).some((r) => r.token.role === 'ps-0'),
+      15_000,
+      20,
+    );
+    const scheduling = await job(created.id);
+    expect(scheduling.state).toBe('SCHEDULING');
+    expect(rolesOf(created.id).map((r) => r.token.role)).toEqual(['ps-0']);
+    fakeRole(created.id, 'ps-0').report({ type: 'started' });
     await untilState(created.id, 'RUNNING');
     return created;
   }
@@ -493,7 +504,6 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
 
   it('cancels a running job and stops every role; cancelling again is a conflict', async () => {
     const created = await submitRunning(spec({ name: 'to-cancel' }));
-    fakeRole(created.id, 'ps-0').report({ type: 'started' });
     const cancelled = (await http().post(`/v1/jobs/${created.id}/cancel`).expect(200))
       .body as JobView;
     expect(cancelled.state).toBe('CANCELLED');
@@ -547,6 +557,14 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     const created = await submit(spec({ name: 'prepared', examples: { pipeline: 'fresh' } }));
     expect(created.state).toBe('PREPARING');
     expect(created.pipelineVersion).toBeNull();
+    await waitFor(
+      'ps-0 assigned',
+      () => rolesOf(created.id).some((r) => r.token.role === 'ps-0'),
+      15_000,
+      20,
+    );
+    expect((await job(created.id)).reason).toBe('waiting for the ps shards to start');
+    fakeRole(created.id, 'ps-0').report({ type: 'started' });
     const running = await untilState(created.id, 'RUNNING');
     expect(running.pipelineVersion).toBe(1);
     expect(
@@ -566,7 +584,7 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     app = await startAm();
     const reloaded = await job(created.id);
     expect(reloaded.state).toBe('RUNNING');
-    expect(reloaded.roles.map((r) => r.state)).toEqual(['ASSIGNED', 'ASSIGNED', 'ASSIGNED']);
+    expect(reloaded.roles.map((r) => r.state)).toEqual(['RUNNING', 'ASSIGNED', 'ASSIGNED']);
     await trainToEnd(created.id, [0.4], { loss: 0.4 });
     expect((await untilState(created.id, 'SUCCEEDED')).modelVersion).toBe(5);
     const listed = (await http().get('/v1/jobs').expect(200)).body.jobs as JobView[];

@@ -1,0 +1,247 @@
+import {
+  ControlPattern,
+  encodeExample,
+  JobEvent,
+  JobView,
+  modelCatalogueSchema,
+  NodeList,
+  OutputSchema,
+  pipelineVersionSchema,
+  RecordHeader,
+  Subjects,
+} from '@dln/contracts';
+import {
+  connectNats,
+  decodeJson,
+  encodeJson,
+  jetStreamManagerOf,
+  jetStreamOf,
+  natsHeaders,
+  NatsConnection,
+  publishAll,
+  requestJson,
+} from '@dln/messaging';
+import { PrivateNatsServer, ServiceProcess, uniqueRoot, waitFor } from '@dln/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// A batch job across real processes: the am, a parameter-server node and a worker node built in
+// dist/, whose role processes are the real ps and worker roles. The test stands in for the
+// feature service only: it writes a materialized example stream and answers pipelineDescribe.
+const PIPELINE = 'synthetic';
+const TRAIN = 600;
+const VALIDATION = 200;
+const SCHEMA: OutputSchema = {
+  formatVersion: 1,
+  dense: [0, 1, 2].map((i) => ({ name: `x${i}`, offset: i, width: 1 })),
+  denseWidth: 3,
+  ids: [],
+  label: { kind: 'binary' },
+};
+
+/** The fitted version as the feature service describes it (worker 0 puts its snapshot in the artifact). */
+const VERSION = pipelineVersionSchema.parse({
+  pipeline: PIPELINE,
+  version: 1,
+  fittedAt: '2026-01-01T00:00:00.000Z',
+  recordCount: TRAIN + VALIDATION,
+  sourceSequence: TRAIN + VALIDATION,
+  snapshot: {
+    snapshotVersion: 1,
+    spec: {
+      name: PIPELINE,
+      source: PIPELINE,
+      features: [0, 1, 2].map((i) => ({
+        name: `x${i}`,
+        kind: 'numeric',
+        field: `x${i}`,
+        transform: 'none',
+      })),
+      label: { kind: 'binary', field: 'y' },
+    },
+    features: [0, 1, 2].map((i) => ({ name: `x${i}`, count: TRAIN + VALIDATION, missing: 0 })),
+    label: { count: TRAIN + VALIDATION },
+  },
+  outputSchema: SCHEMA,
+  materialization: {
+    status: 'done',
+    run: 1,
+    counts: { train: TRAIN, validation: VALIDATION, rejected: 0, duplicates: 0 },
+    processed: TRAIN + VALIDATION,
+  },
+});
+
+/** Deterministic, linearly separable-ish data: label = x0 + 0.5 x1 - 0.2 x2 > 0. */
+function example(row: number): { dense: Float32Array; label: number } {
+  const dense = Float32Array.from([
+    Math.sin(row * 1.3),
+    Math.cos(row * 0.7),
+    Math.sin(row * 0.11 + 1),
+  ]);
+  return { dense, label: dense[0]! + 0.5 * dense[1]! - 0.2 * dense[2]! > 0 ? 1 : 0 };
+}
+
+async function json<T>(response: Response): Promise<T> {
+  if (!response.ok) throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+describe('a batch training job across processes', () => {
+  const root = uniqueRoot('training_job_e2e');
+  const subjects = new Subjects(root);
+  const dataDir = mkdtempSync(join(tmpdir(), 'dln-job-e2e-'));
+  const processes: ServiceProcess[] = [];
+  let nats: PrivateNatsServer;
+  let nc: NatsConnection;
+  let am: ServiceProcess;
+
+  beforeAll(async () => {
+    nats = await PrivateNatsServer.start();
+    nc = await connectNats({ servers: nats.url, name: 'training-job-e2e' });
+    const jsm = await jetStreamManagerOf(nc);
+    await jsm.streams.add({
+      name: subjects.examplesStream(PIPELINE),
+      subjects: [subjects.examplesAll(PIPELINE, 1)],
+    });
+    const messages = Array.from({ length: TRAIN + VALIDATION }, (_, row) => {
+      const headers = natsHeaders();
+      headers.set(RecordHeader.recordId, `r${row}`);
+      const { dense, label } = example(row);
+      return {
+        subject: subjects.examples(PIPELINE, 1, row < TRAIN ? 'train' : 'validation'),
+        data: encodeExample({ dense, ids: new Int32Array(0), label }),
+        headers,
+      };
+    });
+    await publishAll(jetStreamOf(nc), messages);
+    nc.subscribe(subjects.control(ControlPattern.pipelineDescribe), {
+      callback: (_error, msg) => {
+        msg.respond(encodeJson(VERSION));
+      },
+    });
+    const env = { NATS_URL: nats.url, SUBJECT_ROOT: root, LOG_LEVEL: 'info' };
+    am = await ServiceProcess.start({
+      app: 'am',
+      env: {
+        ...env,
+        DATA_DIR: dataDir,
+        DB_SCHEMA: 'am',
+        HEARTBEAT_INTERVAL_MS: '250',
+        JOB_PROGRESS_EVENT_MS: '200',
+      },
+    });
+    processes.push(am);
+    for (const [app, nodeId] of [
+      ['parameter-server', 'p1'],
+      ['worker', 'w1'],
+    ] as const) {
+      processes.push(
+        await ServiceProcess.start({
+          app,
+          env: { ...env, NODE_ID: nodeId, NODE_SLOTS: '2', AM_RETRY_MAX_MS: '500' },
+        }),
+      );
+    }
+    await waitFor(
+      'both nodes registered',
+      async () => (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.length === 2,
+      30_000,
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGTERM', 5_000)));
+    await nc?.close();
+    await nats?.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('trains with 2 workers and 1 ps to SUCCEEDED, checkpoints, and catalogues the model version', async () => {
+    const seen: JobEvent[] = [];
+    nc.subscribe(subjects.jobEventsAll(), {
+      callback: (_e, msg) => void seen.push(decodeJson(msg.data) as JobEvent),
+    });
+    const submitted = await json<JobView>(
+      await fetch(`${am.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'synthetic-e2e',
+          examples: { pipeline: PIPELINE, version: 1 },
+          model: { kind: 'logistic' },
+          training: {
+            epochs: 3,
+            batchSize: 32,
+            optimizer: { kind: 'sgd', learningRate: 0.5 },
+            checkpointEvery: 5,
+            keepCheckpoints: 2,
+            seed: 7,
+          },
+          cluster: { workers: 2, ps: 1 },
+          output: { model: 'synthetic' },
+        }),
+      }),
+    );
+    const done = await waitFor(
+      'the job to end',
+      async () => {
+        const view = await json<JobView>(await fetch(`${am.url}/v1/jobs/${submitted.id}`));
+        return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(view.state) ? view : undefined;
+      },
+      240_000,
+      250,
+    );
+    expect(done, JSON.stringify(done)).toMatchObject({ state: 'SUCCEEDED', modelVersion: 1 });
+    expect(done.validation).toHaveLength(3);
+    const last = done.validation[2]!.metrics;
+    expect(last.auc).toBeGreaterThan(0.9);
+    expect(last.loss).toBeLessThan(done.validation[0]!.metrics.loss + 1e-6);
+    expect(done.progress.examplesSeen).toBe(3 * TRAIN);
+
+    const events = (
+      await json<{ events: JobEvent[] }>(await fetch(`${am.url}/v1/jobs/${submitted.id}/events`))
+    ).events;
+    expect(events.filter((e) => e.type === 'job-state').map((e) => e.to)).toEqual([
+      'SUBMITTED',
+      'SCHEDULING',
+      'RUNNING',
+      'SUCCEEDED',
+    ]);
+    expect(events.filter((e) => e.type === 'checkpoint').length).toBeGreaterThan(0);
+    expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThan(0);
+    await waitFor(
+      'events on NATS',
+      () => seen.filter((e) => e.jobId === submitted.id).length >= events.length,
+      5_000,
+    );
+
+    const catalogue = await requestJson(
+      nc,
+      subjects.control(ControlPattern.modelCatalogue),
+      {},
+      { reply: modelCatalogueSchema, what: 'catalogue' },
+    );
+    expect(catalogue.versions).toEqual([
+      expect.objectContaining({
+        model: 'synthetic',
+        version: 1,
+        isDefault: true,
+        jobId: submitted.id,
+      }),
+    ]);
+    expect(catalogue.versions[0]!.objects.length).toBeGreaterThan(0);
+
+    // No role process is left and every slot is free again.
+    await waitFor(
+      'slots released',
+      async () =>
+        (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.every(
+          (n) => n.slots.used === 0 && n.runningRoles.length === 0,
+        ),
+      20_000,
+      100,
+    );
+  });
+});
