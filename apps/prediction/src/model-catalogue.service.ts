@@ -51,6 +51,7 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
   private readonly perModel = new Map<string, Promise<void>>();
   private subscription: { unsubscribe(): void } | undefined;
   private closed = false;
+  private learned = false;
   private catalogueLearned: Promise<void> = Promise.resolve();
 
   constructor(
@@ -98,6 +99,14 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
     return this.catalogueLearned;
   }
 
+  /** For /health: whether the catalogue was read, and each model's served default. */
+  summary(): { catalogue: 'read' | 'waiting'; models: Record<string, number | null> } {
+    const models: Record<string, number | null> = {};
+    for (const model of this.registry.modelNames())
+      models[model] = this.registry.defaultVersion(model);
+    return { catalogue: this.learned ? 'read' : 'waiting', models };
+  }
+
   private async catalogue(model?: string): Promise<ModelVersion[]> {
     const reply = await requestJson(
       this.nats,
@@ -130,6 +139,7 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
             ),
           ),
         );
+        this.learned = true;
         return;
       } catch (error) {
         if (attempt === 1 || attempt % 30 === 0)
@@ -169,10 +179,12 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
         this.registry.mark(model, v.version, VersionState.Start);
     }
     this.registry.setDefault(model, wantedDefault);
+    // Versions to (re)load: new ones, and ones that failed or were unloaded and are wanted again.
     const loads = versions
-      .filter(
-        (v) => keep.has(v.version) && this.registry.state(model, v.version) === VersionState.Start,
-      )
+      .filter((v) => {
+        const state = this.registry.state(model, v.version);
+        return keep.has(v.version) && (state === VersionState.Start || state === VersionState.End);
+      })
       .map((v) => this.load(v));
     await Promise.all(loads);
     for (const version of this.registry.availableVersions(model)) {

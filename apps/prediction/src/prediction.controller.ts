@@ -10,6 +10,7 @@ import {
 } from '@dln/serving';
 import type { ModelStatusView } from '@dln/serving';
 import { Body, Controller, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
+import { ModelCatalogueService } from './model-catalogue.service';
 import { TfServingErrorFilter } from './tf-serving-error.filter';
 
 function modelName(name: string): string {
@@ -33,7 +34,16 @@ function requestBody(body: unknown): RequestBody {
 @Controller('v1/models')
 @UseFilters(TfServingErrorFilter)
 export class PredictionController {
-  constructor(private readonly predictor: Predictor) {}
+  constructor(
+    private readonly predictor: Predictor,
+    private readonly catalogue: ModelCatalogueService,
+  ) {}
+
+  /** Not in TensorFlow Serving: whether the AM's catalogue was read, and each model's served default. */
+  @Get()
+  list(): ReturnType<ModelCatalogueService['summary']> {
+    return this.catalogue.summary();
+  }
 
   private score(
     name: string,

@@ -26,6 +26,7 @@ import {
   source,
   storeVersion,
 } from './fixtures/artifacts';
+import { ModelCatalogueService } from './model-catalogue.service';
 import { SERVER_TIME_HEADER, createPredictionApp } from './prediction.app';
 import { loadPredictionConfig } from './prediction.config';
 
@@ -121,6 +122,7 @@ describe('prediction service', () => {
       async () => (await available('late')) && (await available('kinds')),
       60_000,
     );
+    await app.get(ModelCatalogueService).whenCatalogueLearned();
   });
 
   afterAll(async () => {
@@ -179,6 +181,13 @@ describe('prediction service', () => {
       }
     ).signature_def.signature_def['serving_default']!;
     expect(Object.keys(signature.inputs).sort()).toEqual(['at', 'distance', 'origin']);
+  });
+
+  it('lists the models with their served defaults once the catalogue is read', async () => {
+    expect((await call('/v1/models')).body).toEqual({
+      catalogue: 'read',
+      models: { kinds: 1, late: 1 },
+    });
   });
 
   it('reports version status in TensorFlow Serving shape', async () => {

@@ -50,9 +50,14 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** Bytes of a body as their own ArrayBuffer, so they can be transferred, not copied twice. */
+/**
+ * Bytes of a body in an ArrayBuffer of their own, so they can be transferred. A Node Buffer is
+ * often a view into a larger shared buffer (a socket read, the allocation pool) and its slice()
+ * is another view: copy, never detach memory others still use.
+ */
 function ownBuffer(body: Uint8Array): Uint8Array {
-  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice();
+  const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && !Buffer.isBuffer(body);
+  return whole ? body : new Uint8Array(body);
 }
 
 /**
