@@ -1,5 +1,5 @@
 import type { JobView } from '@dln/contracts';
-import { flightsJobSpec } from './flights-job';
+import { flightsJobSpec } from '@dln/jobs';
 import { callJson } from './http';
 
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -30,18 +30,11 @@ export async function trainFlights(
   let evaluations = 0;
   for (;;) {
     const job = await callJson<JobView>('GET', `${amUrl}/v1/jobs/${submitted.id}`);
-    if (job.state !== lastState) {
-      lastState = job.state;
-      const placed = job.roles.map((role) => `${role.role}@${role.nodeId ?? '?'}`).join(' ');
-      say(
-        `  state ${job.state}${job.reason ? ` (${job.reason})` : ''}${placed ? `  ${placed}` : ''}`,
-      );
-    }
     const { progress } = job;
     if (progress.step !== lastStep && progress.step > 0) {
       lastStep = progress.step;
       const rate =
-        progress.examplesPerSecond === null
+        progress.examplesPerSecond === null || progress.examplesPerSecond === 0
           ? ''
           : `, ${Math.round(progress.examplesPerSecond)} examples/s`;
       say(
@@ -51,6 +44,13 @@ export async function trainFlights(
     for (const entry of job.validation.slice(evaluations))
       say(`  validation after epoch ${entry.epoch}: ${metricsLine(entry.metrics)}`);
     evaluations = job.validation.length;
+    if (job.state !== lastState) {
+      lastState = job.state;
+      const placed = job.roles.map((role) => `${role.role}@${role.nodeId ?? '?'}`).join(' ');
+      say(
+        `  state ${job.state}${job.reason ? ` (${job.reason})` : ''}${placed ? `  ${placed}` : ''}`,
+      );
+    }
     if (FINAL.has(job.state)) return job;
     await new Promise((done) => setTimeout(done, 500));
   }

@@ -99,12 +99,15 @@ export const crossFeatureSchema = z.object({
   buckets: z.number().int().min(1).max(PIPELINE_LIMITS.hashBuckets),
 });
 
-/** hour 0-23, dayOfWeek 0 = Monday .. 6 = Sunday, month 0 = January .. 11, in an IANA time zone. */
+/**
+ * hour 0-23, dayOfWeek 0 = Monday .. 6 = Sunday, dayOfMonth 0-30 (the 1st is 0), dayOfYear 0-365
+ * (January 1st is 0), month 0 = January .. 11, in an IANA time zone.
+ */
 export const datetimeFeatureSchema = z.object({
   ...featureBase,
   kind: z.literal('datetime'),
   field: fieldRef,
-  part: z.enum(['hour', 'dayOfWeek', 'month']),
+  part: z.enum(['hour', 'dayOfWeek', 'dayOfMonth', 'dayOfYear', 'month']),
   timeZone: z
     .string()
     .min(1)

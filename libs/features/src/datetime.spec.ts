@@ -24,6 +24,18 @@ describe('datetimePart', () => {
     expect(datetimePart(newYear, 'month', 'America/Los_Angeles')).toBe(11);
   });
 
+  it('reads the day of the month and of the year, leap years included, in UTC and in a zone', () => {
+    expect(datetimePart(at('2001-01-13T14:56:00Z'), 'dayOfMonth', 'UTC')).toBe(12);
+    expect(datetimePart(at('2001-01-01T00:00:00Z'), 'dayOfYear', 'UTC')).toBe(0);
+    expect(datetimePart(at('2001-03-01T00:00:00Z'), 'dayOfYear', 'UTC')).toBe(59); // 31 + 28
+    expect(datetimePart(at('2004-03-01T00:00:00Z'), 'dayOfYear', 'UTC')).toBe(60); // leap year
+    expect(datetimePart(at('2004-12-31T12:00:00Z'), 'dayOfYear', 'UTC')).toBe(365);
+    const newYear = at('2001-01-01T02:00:00Z'); // 2000-12-31 18:00 in Los Angeles; 2000 is a leap year
+    expect(datetimePart(newYear, 'dayOfYear', 'America/Los_Angeles')).toBe(365);
+    expect(datetimePart(newYear, 'dayOfMonth', 'America/Los_Angeles')).toBe(30);
+    expect(datetimePart(newYear, 'dayOfYear', 'Asia/Tokyo')).toBe(0);
+  });
+
   it('follows daylight saving: New York skipped 02:00-03:00 on 2021-03-14', () => {
     expect(datetimePart(at('2021-03-14T06:59:00Z'), 'hour', 'America/New_York')).toBe(1);
     expect(datetimePart(at('2021-03-14T07:00:00Z'), 'hour', 'America/New_York')).toBe(3);
@@ -33,7 +45,7 @@ describe('datetimePart', () => {
 
   it('agrees with the UTC fast path through Intl too', () => {
     for (let t = 0; t < 400 * 86_400_000; t += 86_400_000 * 7 + 3_600_000 * 5) {
-      for (const part of ['hour', 'dayOfWeek', 'month'] as const) {
+      for (const part of ['hour', 'dayOfWeek', 'dayOfMonth', 'dayOfYear', 'month'] as const) {
         expect(datetimePart(t, part, 'Etc/UTC')).toBe(datetimePart(t, part, 'UTC'));
       }
     }

@@ -8,3 +8,4 @@ export * from './epoch-gate';
 export * from './checkpoints';
 export * from './model-versions';
 export * from './job-id';
+export * from './presets/flights-job';

@@ -37,11 +37,11 @@ describe('flights preset on the real vega-datasets records', () => {
     const encoder = new PipelineEncoder(snapshot);
     const schema = encoder.outputSchema;
     expect(schema.denseWidth).toBe(24 + 7 + 1 + 1);
-    expect(schema.ids.map((c) => c.name)).toEqual(['origin', 'destination', 'route']);
+    expect(schema.ids.map((c) => c.name)).toEqual(['day', 'origin', 'destination', 'route']);
     const delayed = flights.filter((f) => f.delay > 15).length;
     expect(snapshot.label).toEqual({ count: 20_000, positives: delayed });
     const mean = flights.reduce((s, f) => s + f.distance, 0) / flights.length;
-    expect(snapshot.features[2]?.mean).toBeCloseTo(mean, 6);
+    expect(snapshot.features[3]?.mean).toBeCloseTo(mean, 6);
     let positives = 0;
     for (const flight of flights) {
       const example = encoder.encode(flight);

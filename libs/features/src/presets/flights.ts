@@ -20,7 +20,7 @@ export function flightsSourceDeclaration(name = 'flights'): SourceDeclarationInp
 
 /**
  * The flights example pipeline: predict "delayed more than 15 minutes" from the departure hour
- * and weekday (wall clock, so UTC as stored), origin and destination vocabulary ids, distance
+ * weekday and calendar day (wall clock, so UTC as stored), origin and destination vocabulary ids, distance
  * both standardized and as log1p, and a hashed origin x destination cross.
  */
 export function flightsPipelineSpec(name = 'flights', source = 'flights'): PipelineSpecInput {
@@ -43,6 +43,15 @@ export function flightsPipelineSpec(name = 'flights', source = 'flights'): Pipel
         part: 'dayOfWeek',
         timeZone: 'UTC',
         encoding: 'onehot',
+      },
+      // The calendar day: delays cluster on bad-weather and holiday days.
+      {
+        kind: 'datetime',
+        name: 'day',
+        field: 'date',
+        part: 'dayOfYear',
+        timeZone: 'UTC',
+        encoding: 'id',
       },
       { kind: 'numeric', name: 'distance', field: 'distance', transform: 'standardize' },
       { kind: 'numeric', name: 'log_distance', field: 'distance', transform: 'log1p' },

@@ -1,8 +1,10 @@
 import type { JobSpecInput } from '@dln/contracts';
 
 /**
- * The demo's training job: wide-and-deep over the flights examples (dense hour/weekday/distance
- * slice, embeddings of origin, destination and the hashed route), 2 workers and 1 ps in sync.
+ * The flights training job of the demo and the e2e tests: wide-and-deep over the flights
+ * pipeline's examples (dense hour/weekday/distance slice; embeddings of the calendar day, origin
+ * and destination), 2 workers and 1 ps in sync. Single-process it reaches a validation AUC of
+ * about 0.67 on flights-20k.
  */
 export function flightsJobSpec(pipeline: string, version: number, model = 'flights'): JobSpecInput {
   return {
@@ -12,16 +14,17 @@ export function flightsJobSpec(pipeline: string, version: number, model = 'fligh
     model: {
       kind: 'wide_and_deep',
       embeddings: [
-        { column: 'origin', dim: 8 },
-        { column: 'destination', dim: 8 },
-        { column: 'route', dim: 8 },
+        { column: 'day', dim: 4 },
+        { column: 'origin', dim: 4 },
+        { column: 'destination', dim: 4 },
       ],
-      deepHidden: [64, 32],
+      deepHidden: [32],
       activation: 'relu',
       dropout: 0,
+      l2: 0.001,
     },
     training: {
-      epochs: 5,
+      epochs: 6,
       batchSize: 256,
       optimizer: { kind: 'adam', learningRate: 0.003 },
       updateMode: 'sync',
