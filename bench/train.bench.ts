@@ -34,6 +34,7 @@ const BATCH = 256;
 const TRAIN = Number(process.env['BENCH_TRAIN_EXAMPLES'] ?? 51_200);
 const VALIDATION = 1024;
 const EPOCHS = Number(process.env['BENCH_TRAIN_EPOCHS'] ?? 2);
+const ROUNDS = Math.max(1, Number(process.env['BENCH_TRAIN_ROUNDS'] ?? 2));
 const schema = denseBinarySchema(WIDTH);
 const pipeline = 'bench';
 
@@ -209,21 +210,32 @@ async function main(): Promise<void> {
       `reference MLP 64-256-128-1, batch ${BATCH} per worker, ${TRAIN} examples x ${EPOCHS} epochs, Adam`,
     );
 
-    const started = performance.now();
-    const single = trainReference(train.batch, {
-      spec: REFERENCE_MLP,
-      schema,
-      settings: settings('sync'),
-      validation: validation.batch,
-    });
-    const singleSeconds = (performance.now() - started) / 1000;
-    single.model.dispose();
-    const singleRate = (TRAIN * EPOCHS) / singleSeconds;
-    console.log(`  single process: ${Math.round(singleRate)} examples/s`);
-
-    const w1 = await runCluster(nc, root, 'w1ps1', 1, 'sync');
-    const w2sync = await runCluster(nc, root, 'w2ps1-sync', 2, 'sync');
-    const w2async = await runCluster(nc, root, 'w2ps1-async', 2, 'async');
+    // The machines are noisy (PERFORMANCE.md): every configuration runs ROUNDS times,
+    // interleaved, and each keeps its best round.
+    let singleRate = 0;
+    let w1: ClusterFigures | undefined;
+    let w2sync: ClusterFigures | undefined;
+    let w2async: ClusterFigures | undefined;
+    const best = (a: ClusterFigures | undefined, b: ClusterFigures) =>
+      a && a.examplesPerSecond >= b.examplesPerSecond ? a : b;
+    for (let round = 0; round < ROUNDS; round += 1) {
+      console.log(`round ${round + 1} of ${ROUNDS}`);
+      const started = performance.now();
+      const single = trainReference(train.batch, {
+        spec: REFERENCE_MLP,
+        schema,
+        settings: settings('sync'),
+        validation: validation.batch,
+      });
+      const rate = (TRAIN * EPOCHS) / ((performance.now() - started) / 1000);
+      single.model.dispose();
+      console.log(`  single process: ${Math.round(rate)} examples/s`);
+      singleRate = Math.max(singleRate, rate);
+      w1 = best(w1, await runCluster(nc, root, `w1ps1-r${round}`, 1, 'sync'));
+      w2sync = best(w2sync, await runCluster(nc, root, `w2ps1-sync-r${round}`, 2, 'sync'));
+      w2async = best(w2async, await runCluster(nc, root, `w2ps1-async-r${round}`, 2, 'async'));
+    }
+    if (!w1 || !w2sync || !w2async) throw new Error('no rounds ran');
     const rows: [string, number][] = [
       ['single process', singleRate],
       ['1 worker + 1 ps', w1.examplesPerSecond],
