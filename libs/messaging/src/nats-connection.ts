@@ -28,6 +28,9 @@ export async function connectNats(options: NatsConnectionOptions): Promise<NatsC
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     timeout: options.connectTimeoutMs ?? 10_000,
+    // The client otherwise builds an Error with a stack for every request and publish, for
+    // error traces we never print: measured 1.3-1.9x faster JetStream publishing without them.
+    noAsyncTraces: true,
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.pass !== undefined ? { pass: options.pass } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
