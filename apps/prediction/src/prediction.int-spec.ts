@@ -155,6 +155,13 @@ describe('prediction service', () => {
     (answer.body['predictions'] as number[]).forEach((p, i) =>
       expect(p).toBeCloseTo(expected[i]![0]!, 5),
     );
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(
+      Number(/dln_prediction_bodies_parsed\{where="worker"[^}]*\} (\d+)/.exec(metrics)?.[1]),
+    ).toBeGreaterThan(0);
+    expect(
+      Number(/dln_prediction_model_rows\{[^}]*\} (\d+)/.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(256);
   });
 
   it('classifies with class names, and lists them in the metadata in output order', async () => {

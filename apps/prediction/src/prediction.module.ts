@@ -13,6 +13,7 @@ import { ModelCatalogueService } from './model-catalogue.service';
 import type { PredictionConfig } from './prediction.config';
 import { PredictionController } from './prediction.controller';
 import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
+import { registerServingMetrics } from './serving.metrics';
 
 /** Stops the parse workers with the app. */
 class PoolCloser implements OnApplicationShutdown {
@@ -51,8 +52,15 @@ export class PredictionModule {
         {
           provide: Predictor,
           inject: [ModelRegistry, PARSE_POOL, MetricsService],
-          useFactory: (registry: ModelRegistry, pool: ParsePool | undefined) =>
-            new Predictor(registry, { offloadBytes: config.OFFLOAD_BYTES }, pool),
+          useFactory: (
+            registry: ModelRegistry,
+            pool: ParsePool | undefined,
+            metrics: MetricsService,
+          ) => {
+            const predictor = new Predictor(registry, { offloadBytes: config.OFFLOAD_BYTES }, pool);
+            registerServingMetrics(metrics, predictor);
+            return predictor;
+          },
         },
         ModelCatalogueService,
         PoolCloser,

@@ -36,6 +36,9 @@ export function parseVersion(text: string): number {
  * whole request, so a default swap or an unload never fails a request already in flight.
  */
 export class Predictor {
+  /** Raw bodies parsed on the event loop and in a worker thread (for metrics). */
+  readonly parsed = { inline: 0, worker: 0 };
+
   constructor(
     readonly registry: ModelRegistry,
     private readonly options: PredictorOptions,
@@ -72,8 +75,10 @@ export class Predictor {
   ): Promise<EncodedBatch> | EncodedBatch {
     if ('parsed' in body) return served.model.encoder.encode(body.parsed, verb);
     if (this.offload && body.byteLength >= this.options.offloadBytes) {
+      this.parsed.worker += 1;
       return this.offload.encode(served.model.name, served.version, body, verb);
     }
+    this.parsed.inline += 1;
     return served.model.encoder.encodeBytes(body, verb);
   }
 }

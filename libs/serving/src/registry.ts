@@ -151,6 +151,15 @@ export class ModelRegistry {
       .sort((a, b) => b - a);
   }
 
+  /** Every version serving now, across models (for metrics). */
+  servedVersions(): ServedVersion[] {
+    const out: ServedVersion[] = [];
+    for (const entry of this.models.values()) {
+      for (const v of entry.versions.values()) if (v.served) out.push(v.served);
+    }
+    return out;
+  }
+
   modelNames(): string[] {
     return [...this.models.keys()].sort();
   }
