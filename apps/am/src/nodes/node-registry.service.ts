@@ -35,6 +35,9 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   private writes: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastFlush = 0;
+  private markLoaded: () => void = () => undefined;
+  /** Resolved once the persisted nodes are back: NATS handlers may be bound before that. */
+  private readonly loaded = new Promise<void>((resolve) => (this.markLoaded = resolve));
 
   constructor(
     @Inject(DATA_SOURCE) dataSource: DataSource,
@@ -51,6 +54,7 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     const records = await this.store.loadAll();
     this.registry.restore(records, this.settings.restoreGraceMs);
+    this.markLoaded();
     this.logger.log({ msg: 'nodes reloaded', count: records.length });
     this.sweepTimer = setInterval(() => this.sweep(), this.settings.sweepIntervalMs);
     this.sweepTimer.unref();
@@ -73,6 +77,7 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   }
 
   async register(registration: NodeRegistration): Promise<NodeRegistrationAck> {
+    await this.loaded;
     const result = this.registry.register(registration);
     for (const event of result.events) this.logEvent(event);
     if (result.lostRoles.length > 0) {
@@ -87,7 +92,8 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
     return result.ack;
   }
 
-  heartbeat(heartbeat: NodeHeartbeat): NodeHeartbeatReply {
+  async heartbeat(heartbeat: NodeHeartbeat): Promise<NodeHeartbeatReply> {
+    await this.loaded;
     const { reply, events } = this.registry.heartbeat(heartbeat);
     if (!reply.known) return reply;
     for (const event of events) this.logEvent(event);
@@ -98,6 +104,7 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
 
   /** A role process ended: its slot is free; listeners (the job scheduler) decide what follows. */
   async roleExited(report: RoleExitReport): Promise<void> {
+    await this.loaded;
     this.registry.release(report.nodeId, report.exit.token);
     this.logger.log({
       msg: 'role exited',

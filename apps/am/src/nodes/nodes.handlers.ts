@@ -23,7 +23,7 @@ export class NodesHandlers {
   }
 
   @MessagePattern(ControlPattern.nodeHeartbeat)
-  heartbeat(@Payload() payload: unknown): NodeHeartbeatReply {
+  async heartbeat(@Payload() payload: unknown): Promise<NodeHeartbeatReply> {
     return this.registry.heartbeat(parseInput(nodeHeartbeatSchema, payload, 'node heartbeat'));
   }
 
