@@ -2,11 +2,14 @@
 // the tree's layout so that the tsconfig path aliases become plain relative requires.
 // Type checking is `npm run typecheck`; this step only transpiles, so it takes seconds.
 import { transformFile } from '@swc/core';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const outDir = join(root, 'dist');
+const finalDir = join(root, 'dist');
+// Built beside dist/ and swapped in at the end, so processes started from dist/ meanwhile never
+// see a half-written tree.
+const outDir = join(root, `dist.building-${process.pid}`);
 const sourceDirs = ['apps', 'libs', 'tools', 'bench'];
 const isSpec = (file) => /\.(spec|int-spec|e2e-spec)\.ts$/.test(file) || file.endsWith('.d.ts');
 
@@ -70,4 +73,10 @@ for (const dir of sourceDirs) {
 }
 await Promise.all(jobs);
 await writeFile(join(outDir, 'package.json'), JSON.stringify({ type: 'commonjs' }) + '\n');
+const oldDir = join(root, `dist.old-${process.pid}`);
+await rename(finalDir, oldDir).catch((err) => {
+  if (err.code !== 'ENOENT') throw err;
+});
+await rename(outDir, finalDir);
+await rm(oldDir, { recursive: true, force: true });
 console.log(`built ${count} files into dist/ in ${Date.now() - started} ms`);
