@@ -84,3 +84,31 @@ describe('compiled inference plan', () => {
     expect(loaded.run(batch)).toHaveLength(3);
   });
 });
+
+describe('LoadedModel checks at load', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('refuses a model whose inputs do not fit the pipeline', () => {
+    const snapshot = snapshotFor('binary');
+    const schema = new PipelineEncoder(snapshot).outputSchema;
+    const narrower = { ...schema, denseWidth: schema.denseWidth - 1 };
+    const model = buildModel(modelSpecSchema.parse({ kind: 'logistic' }) as ModelSpec, narrower, 1);
+    expect(
+      () =>
+        new LoadedModel('m', 2, { model, snapshot, outputSchema: schema }, DEFAULT_SERVING_LIMITS),
+    ).toThrow(
+      `model m v2: its dense input is [batch, ${schema.denseWidth - 1}], the pipeline gives ${schema.denseWidth} values`,
+    );
+    expect(
+      () =>
+        new LoadedModel(
+          'm',
+          2,
+          { model, snapshot, outputSchema: narrower },
+          DEFAULT_SERVING_LIMITS,
+        ),
+    ).toThrow(/does not give the artifact's output schema/);
+  });
+});

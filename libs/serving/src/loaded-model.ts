@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { isDeepStrictEqual } from 'node:util';
 import { OutputSchema, outputUnits, PipelineSnapshot, SourceDeclaration } from '@dln/contracts';
 import { InputName } from '@dln/ml';
 import { compileInferencePlan, InferencePlan } from './inference-plan';
@@ -40,7 +41,7 @@ export class LoadedModel {
   ) {
     this.encoder = new RequestEncoder(this.encodingSpec(limits));
     this.outputSchema = this.encoder.outputSchema;
-    if (JSON.stringify(this.outputSchema) !== JSON.stringify(artifact.outputSchema)) {
+    if (!isDeepStrictEqual(this.outputSchema, artifact.outputSchema)) {
       throw new Error(
         `model ${name} v${version}: the pipeline snapshot does not give the artifact's output schema`,
       );
@@ -56,6 +57,15 @@ export class LoadedModel {
         `model ${name} v${version}: expected one float32 and at most one int32 input`,
       );
     }
+    artifact.model.inputs.forEach((input, i) => {
+      const ids = this.inputOrder[i] === InputName.Ids;
+      const width = ids ? this.outputSchema.ids.length : this.outputSchema.denseWidth;
+      if (input.shape.length !== 2 || input.shape[1] !== width) {
+        throw new Error(
+          `model ${name} v${version}: its ${ids ? 'ids' : 'dense'} input is [${input.shape.map((d) => d ?? 'batch').join(', ')}], the pipeline gives ${width} values`,
+        );
+      }
+    });
     const outputShape = artifact.model.outputs[0]?.shape;
     if (artifact.model.outputs.length !== 1 || outputShape?.[1] !== this.units) {
       throw new Error(`model ${name} v${version}: expected one output of ${this.units} units`);

@@ -56,7 +56,8 @@ interface Waiting {
  * is another view: copy, never detach memory others still use.
  */
 function ownBuffer(body: Uint8Array): Uint8Array {
-  const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && !Buffer.isBuffer(body);
+  const whole =
+    body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && !Buffer.isBuffer(body);
   return whole ? body : new Uint8Array(body);
 }
 
