@@ -38,7 +38,8 @@ export default tseslint.config(
               onlyDependOnLibsWithTags: ['type:contracts', 'type:logic'],
               bannedExternalImports: logicBans,
             },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra'] },
+            // Infra libs' integration tests use the testing helpers (real NATS servers, unique roots).
+            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra', 'type:testing'] },
             {
               sourceTag: 'type:platform',
               onlyDependOnLibsWithTags: ['type:contracts', 'type:logic', 'type:infra', 'type:platform', 'type:testing'],

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from './backend';
 import { registerWasmSegmentSum } from './wasm-segment-sum';
 
-const silent = { log: () => undefined };
+const silent = { log: () => undefined, warn: () => undefined };
 
 /** Gradient of a loss through an embedding lookup (gather), as wide-and-deep computes it. */
 function embeddingGradient(): number[] {
