@@ -123,6 +123,8 @@ export const psHeaderSchema = z.strictObject({
   total: z.number().int().min(0),
   /** Push replies: ms the shard held the push (sync barrier + apply), to tell wire time from waiting. */
   heldMs: z.number().min(0).max(86_400_000).optional(),
+  /** Push requests: answer with the shard's parameters (this chunk's range) once the push is applied, sparing the next pull. */
+  withParams: z.boolean().optional(),
 });
 export type PsHeader = z.infer<typeof psHeaderSchema>;
 

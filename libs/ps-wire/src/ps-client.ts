@@ -1,6 +1,6 @@
 import { DlnError, ErrorCode, FencingToken, PsHeader, Subjects } from '@dln/contracts';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { PushAck, ShardClient } from '@dln/training';
+import { PushReply, ShardClient } from '@dln/training';
 import { chunkCount, chunkFloats, chunkRange, decodePsMessage, encodePsMessage } from './ps-codec';
 
 export interface NatsShardClientOptions {
@@ -51,13 +51,7 @@ export class NatsShardClient implements ShardClient {
         this.request(subject, this.header(shard, step, 0, chunk, chunks, total)),
       ),
     );
-    if (chunks === 1) return this.checked(replies[0] as Reply, 0, total).values;
-    const values = new Float32Array(total);
-    replies.forEach((reply, chunk) => {
-      const { start, end } = chunkRange(total, chunks, chunk);
-      values.set(this.checked(reply, start, end - start).values, start);
-    });
-    return values;
+    return this.assemble(replies, total, chunks);
   }
 
   async push(
@@ -65,7 +59,8 @@ export class NatsShardClient implements ShardClient {
     step: number,
     count: number,
     gradient: Float32Array | null,
-  ): Promise<PushAck> {
+    withParams = false,
+  ): Promise<PushReply> {
     const total = this.sizeOf(shard);
     const subject = this.options.subjects.psPush(this.options.token.jobId, shard);
     const chunks = count > 0 ? chunkCount(total, this.perChunk) : 1;
@@ -75,15 +70,14 @@ export class NatsShardClient implements ShardClient {
         `gradient for shard ${shard} has ${gradient?.length ?? 0} values, expected ${total}`,
       );
     }
+    // A push without examples carries no chunks, so it cannot carry the parameters back either.
+    const wantParams = withParams && count > 0;
     const replies = await Promise.all(
       Array.from({ length: chunks }, (_, chunk) => {
         const { start, end } = chunkRange(total, chunks, chunk);
         const values = count > 0 ? (gradient as Float32Array).subarray(start, end) : undefined;
-        return this.request(
-          subject,
-          this.header(shard, step, count, chunk, chunks, total, start),
-          values,
-        );
+        const header = this.header(shard, step, count, chunk, chunks, total, start);
+        return this.request(subject, wantParams ? { ...header, withParams: true } : header, values);
       }),
     );
     let heldMs = 0;
@@ -95,7 +89,19 @@ export class NatsShardClient implements ShardClient {
         last = reply;
       }
     }
-    return { step: last.header.step, updateCount: last.header.count, heldMs };
+    const ack: PushReply = { step: last.header.step, updateCount: last.header.count, heldMs };
+    if (wantParams) ack.params = this.assemble(replies, total, chunks);
+    return ack;
+  }
+
+  private assemble(replies: readonly Reply[], total: number, chunks: number): Float32Array {
+    if (chunks === 1) return this.checked(replies[0] as Reply, 0, total).values;
+    const values = new Float32Array(total);
+    replies.forEach((reply, chunk) => {
+      const { start, end } = chunkRange(total, chunks, chunk);
+      values.set(this.checked(reply, start, end - start).values, start);
+    });
+    return values;
   }
 
   private header(

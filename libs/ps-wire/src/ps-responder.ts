@@ -1,6 +1,6 @@
 import { DlnError, ErrorCode, PsHeader, Subjects } from '@dln/contracts';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { FencedError, PsShard } from '@dln/training';
+import { FencedError, PsShard, PushAck } from '@dln/training';
 import { chunkRange, decodePsMessage, encodePsError, encodePsMessage } from './ps-codec';
 
 export interface PsResponderOptions {
@@ -21,6 +21,17 @@ export interface PsResponder {
 interface Assembly {
   values: Float32Array;
   received: Set<number>;
+  /** Settles once the whole push is applied (chunks that want parameters wait for it). */
+  done: Promise<PushAck>;
+  settle(ack: Promise<PushAck>): void;
+}
+
+function newAssembly(total: number): Assembly {
+  let settle: (ack: Promise<PushAck>) => void = () => undefined;
+  const done = new Promise<PushAck>((resolve) => (settle = resolve));
+  // Observed by every waiting chunk; a rejection without waiters must not crash the process.
+  done.catch(() => undefined);
+  return { values: new Float32Array(total), received: new Set(), done, settle };
 }
 
 /** Partial chunked pushes kept at most (a worker that died mid-push leaves one behind). */
@@ -73,23 +84,37 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
   const onPush = async (msg: Msg): Promise<void> => {
     const { header, values } = decodePsMessage(msg.data);
     checkHeader(header);
-    let gradient: Float32Array | null = header.count > 0 ? values : null;
+    let ack: Promise<PushAck>;
     if (header.count > 0 && header.chunks > 1) {
-      gradient = collect(header, values);
-      if (!gradient) {
+      const assembly = collect(header, values);
+      if (assembly.received.size === header.chunks) {
+        assemblies.delete(assemblyKey(header));
+        assembly.settle(shard.push(header.token, header.step, header.count, assembly.values));
+      } else if (!header.withParams) {
         reply(msg, encodePsMessage({ ...header, heldMs: 0 }));
         return;
       }
+      ack = assembly.done;
+    } else {
+      ack = shard.push(header.token, header.step, header.count, header.count > 0 ? values : null);
     }
-    const ack = await shard.push(header.token, header.step, header.count, gradient);
-    reply(
-      msg,
-      encodePsMessage({ ...header, step: ack.step, count: ack.updateCount, heldMs: ack.heldMs }),
-    );
+    const { step, updateCount, heldMs } = await ack;
+    const answer: PsHeader = { ...header, step, count: updateCount, heldMs };
+    if (!header.withParams) {
+      reply(msg, encodePsMessage(answer));
+      return;
+    }
+    // Read synchronously after the apply: the values are exactly those a pull of `step` returns.
+    const params = await shard.pull(header.token, step);
+    const { start, end } = chunkRange(shard.size, header.chunks, header.chunk);
+    reply(msg, encodePsMessage({ ...answer, offset: start }, params.subarray(start, end)));
   };
 
-  /** Adds one chunk of a push; returns the whole gradient once every chunk is in. */
-  const collect = (header: PsHeader, values: Float32Array): Float32Array | null => {
+  const assemblyKey = (header: PsHeader): string =>
+    `${header.token.role}/${header.token.attempt}/${header.step}/${header.count}`;
+
+  /** Adds one chunk of a push to its assembly (the caller applies it once every chunk is in). */
+  const collect = (header: PsHeader, values: Float32Array): Assembly => {
     const { start, end } = chunkRange(header.total, header.chunks, header.chunk);
     if (header.offset !== start || values.length !== end - start) {
       throw new DlnError(
@@ -97,19 +122,17 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
         `chunk ${header.chunk} of ${header.chunks} has ${values.length} values at ${header.offset}, expected ${end - start} at ${start}`,
       );
     }
-    const key = `${header.token.role}/${header.token.attempt}/${header.step}/${header.count}`;
+    const key = assemblyKey(header);
     let assembly = assemblies.get(key);
     if (!assembly) {
       if (assemblies.size >= MAX_ASSEMBLIES)
         assemblies.delete(assemblies.keys().next().value as string);
-      assembly = { values: new Float32Array(header.total), received: new Set() };
+      assembly = newAssembly(header.total);
       assemblies.set(key, assembly);
     }
     assembly.values.set(values, start);
     assembly.received.add(header.chunk);
-    if (assembly.received.size < header.chunks) return null;
-    assemblies.delete(key);
-    return assembly.values;
+    return assembly;
   };
 
   const serve = (subject: string, handler: (msg: Msg) => Promise<void>): Subscription =>

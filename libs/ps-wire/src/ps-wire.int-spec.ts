@@ -75,6 +75,34 @@ describe('ps wire over real NATS', () => {
     expect(after[4999]).toBeCloseTo(4999 - 1.5, 3);
   });
 
+  it('answers a chunked push with the applied parameters when asked, instead of a later pull', async () => {
+    const shard = serve(2);
+    const sizes = [SIZE, SIZE, SIZE];
+    const small = PS_HEADER_RESERVE + 4 * 4096;
+    const w0 = new NatsShardClient({
+      nc,
+      subjects,
+      token: token('worker-0'),
+      shardSizes: sizes,
+      maxPayload: small,
+    });
+    const w1 = new NatsShardClient({
+      nc,
+      subjects,
+      token: token('worker-1'),
+      shardSizes: sizes,
+      maxPayload: small,
+    });
+    const [a, b] = await Promise.all([
+      w0.push(2, 0, 1, new Float32Array(SIZE).fill(2), true),
+      w1.push(2, 0, 1, new Float32Array(SIZE).fill(4), false),
+    ]);
+    expect(b.params).toBeUndefined();
+    expect(a.step).toBe(1);
+    expect(Array.from(a.params!)).toEqual(Array.from(await shard.pull(token('worker-0'), 1)));
+    expect(a.params![4999]).toBeCloseTo(4999 - 3, 3);
+  });
+
   it('carries errors back as DlnErrors, and a superseded shard stays silent', async () => {
     serve(1, 1);
     await expect(client('worker-0', 0).pull(1, 0)).rejects.toMatchObject({
@@ -96,10 +124,10 @@ describe('ps wire over real NATS', () => {
         nc,
         subjects,
         token: token('worker-0'),
-        shardSizes: [SIZE, SIZE, SIZE],
+        shardSizes: [SIZE, SIZE, SIZE, SIZE],
         timeoutMs: 2000,
         unavailableMs: 300,
-      }).pull(2, 0),
+      }).pull(3, 0),
     ).rejects.toMatchObject({ code: ErrorCode.Unavailable });
   });
 });

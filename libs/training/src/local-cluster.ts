@@ -1,6 +1,6 @@
 import { FencingToken } from '@dln/contracts';
-import { EpochGate, ShardClient } from './ports';
-import { PsShard, PushAck } from './ps-shard';
+import { EpochGate, PushReply, ShardClient } from './ports';
+import { PsShard } from './ps-shard';
 
 /** A ShardClient calling PsShard objects of this process directly (tests, single-host runs). */
 export class LocalShardClient implements ShardClient {
@@ -13,13 +13,17 @@ export class LocalShardClient implements ShardClient {
     return Float32Array.from(await this.shardAt(shard).pull(this.token, step));
   }
 
-  push(
+  async push(
     shard: number,
     step: number,
     count: number,
     gradient: Float32Array | null,
-  ): Promise<PushAck> {
-    return this.shardAt(shard).push(this.token, step, count, gradient);
+    withParams = false,
+  ): Promise<PushReply> {
+    const target = this.shardAt(shard);
+    const ack = await target.push(this.token, step, count, gradient);
+    if (!withParams || count === 0) return ack;
+    return { ...ack, params: Float32Array.from(await target.pull(this.token, ack.step)) };
   }
 
   private shardAt(shard: number): PsShard {

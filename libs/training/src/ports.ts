@@ -7,9 +7,22 @@ import { PushAck } from './ps-shard';
  */
 export interface ShardClient {
   pull(shard: number, step: number): Promise<Float32Array>;
-  /** `gradient` is null when `count` is 0 (a worker out of data in sync mode). */
-  push(shard: number, step: number, count: number, gradient: Float32Array | null): Promise<PushAck>;
+  /**
+   * `gradient` is null when `count` is 0 (a worker out of data in sync mode). With `withParams`
+   * (and examples) the reply also carries the shard's values once the push is applied: exactly
+   * what a pull of the acknowledged step returns, one round trip fewer.
+   */
+  push(
+    shard: number,
+    step: number,
+    count: number,
+    gradient: Float32Array | null,
+    withParams?: boolean,
+  ): Promise<PushReply>;
 }
+
+/** A push's acknowledgement, with the shard's values when they were asked for. */
+export type PushReply = PushAck & { params?: Float32Array };
 
 /** The AM's epoch gate: resolves once the AM lets the workers go on (true) or stop (false). */
 export interface EpochGate {

@@ -14,7 +14,12 @@ const model = modelSpecSchema.parse({ kind: 'mlp', hidden: [16, 8] });
 const data = syntheticExamples(700, 8, 11);
 const validation = syntheticExamples(300, 8, 12, 'v').batch;
 
-async function runCluster(workers: number, shards: number, mode: 'sync' | 'async') {
+async function runCluster(
+  workers: number,
+  shards: number,
+  mode: 'sync' | 'async',
+  pullWithPush = true,
+) {
   const training = trainingSettingsSchema.parse({
     epochs: 2,
     batchSize: 32,
@@ -62,6 +67,7 @@ async function runCluster(workers: number, shards: number, mode: 'sync' | 'async
         client: new LocalShardClient(token(`worker-${index}`), psShards),
         gate: gate.forWorker(),
         report: (report) => reports.push(report),
+        pullWithPush,
       }).run(),
     ),
   );
@@ -82,22 +88,27 @@ describe('WorkerLoop with PsShards in one process', () => {
     await selectBackend({ log: () => undefined, warn: () => undefined });
   });
 
-  it('sync, 2 workers and 2 shards: the same parameters as the reference loop on the union batches', async () => {
-    const { results, reference, reports, parts } = await runCluster(2, 2, 'sync');
-    expect(parts[0]!.size).not.toBe(parts[1]!.size); // uneven parts: a short last batch and a worker out of data
-    const params = results[0]!.params!;
-    let maxDiff = 0;
-    for (let i = 0; i < params.length; i += 1)
-      maxDiff = Math.max(maxDiff, Math.abs(params[i]! - reference.params[i]!));
-    expect(maxDiff).toBeLessThan(1e-4);
-    expect(Math.abs(results[0]!.metrics!.loss - reference.metrics!.loss)).toBeLessThan(1e-4);
-    expect(reference.metrics!.auc!).toBeGreaterThan(0.7);
-    expect(results[0]!.examples + results[1]!.examples).toBe(2 * 700);
-    expect(
-      reports.filter((r) => r.type === 'evaluation').map((r) => r.type === 'evaluation' && r.epoch),
-    ).toEqual([0, 1]);
-    expect(reports.some((r) => r.type === 'progress' && r.token.role === 'worker-1')).toBe(true);
-  });
+  it.each([true, false])(
+    'sync, 2 workers and 2 shards (parameters with the push reply: %s): the same parameters as the reference loop on the union batches',
+    async (pullWithPush) => {
+      const { results, reference, reports, parts } = await runCluster(2, 2, 'sync', pullWithPush);
+      expect(parts[0]!.size).not.toBe(parts[1]!.size); // uneven parts: a short last batch and a worker out of data
+      const params = results[0]!.params!;
+      let maxDiff = 0;
+      for (let i = 0; i < params.length; i += 1)
+        maxDiff = Math.max(maxDiff, Math.abs(params[i]! - reference.params[i]!));
+      expect(maxDiff).toBeLessThan(1e-4);
+      expect(Math.abs(results[0]!.metrics!.loss - reference.metrics!.loss)).toBeLessThan(1e-4);
+      expect(reference.metrics!.auc!).toBeGreaterThan(0.7);
+      expect(results[0]!.examples + results[1]!.examples).toBe(2 * 700);
+      expect(
+        reports
+          .filter((r) => r.type === 'evaluation')
+          .map((r) => r.type === 'evaluation' && r.epoch),
+      ).toEqual([0, 1]);
+      expect(reports.some((r) => r.type === 'progress' && r.token.role === 'worker-1')).toBe(true);
+    },
+  );
 
   it('async, 2 workers and 1 shard: converges to the quality of the reference loop', async () => {
     const { results, reference } = await runCluster(2, 1, 'async');

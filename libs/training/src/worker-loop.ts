@@ -44,6 +44,8 @@ export interface WorkerLoopOptions {
   /** Resume here (epoch, step within the epoch) instead of at the start. */
   start?: { epoch: number; step: number };
   progressEveryMs?: number;
+  /** Take the next step's parameters from the push reply instead of pulling (default true). */
+  pullWithPush?: boolean;
   now?: () => number;
 }
 
@@ -85,6 +87,8 @@ export class WorkerLoop {
   private readonly loss: LossSettings;
   private readonly full: Float32Array;
   private readonly localSplit: number[];
+  /** The shards' values a push answered with, for the step after it. */
+  private carried: { step: number; parts: Float32Array[] } | undefined;
   private readonly now: () => number;
   private readonly timing: StepTiming = {
     steps: 0,
@@ -126,7 +130,6 @@ export class WorkerLoop {
     const { batchSize, epochs, seed } = o.training;
     const steps = stepsPerEpoch(o.partSizes, batchSize);
     const progress = {
-      epoch: o.start?.epoch ?? 0,
       examples: 0,
       lossSum: 0,
       lossCount: 0,
@@ -186,12 +189,16 @@ export class WorkerLoop {
 
   private async trainStep(model: tf.LayersModel, step: number, indices: number[]): Promise<number> {
     const started = this.now();
-    await this.loadParams(model, step);
+    const carried = this.carried;
+    this.carried = undefined;
+    if (carried?.step === step) this.useParams(model, carried.parts);
+    else await this.loadParams(model, step);
     const pulled = this.now();
     const batch = gatherRows(this.options.train, indices);
     const result = computeGradients(model, batch, this.loss);
     const computed = this.now();
-    const held = await this.pushAll(step, result.exampleCount, result.gradients);
+    const withParams = this.options.pullWithPush !== false;
+    const held = await this.pushAll(step, result.exampleCount, result.gradients, withParams);
     const pushed = this.now();
     const t = this.timing;
     t.steps += 1;
@@ -207,20 +214,28 @@ export class WorkerLoop {
   }
 
   private async loadParams(model: tf.LayersModel, step: number): Promise<tf.LayersModel> {
-    const { client, layout } = this.options;
+    const { client } = this.options;
     const parts = await Promise.all(
       Array.from({ length: this.shards }, (_, shard) => client.pull(shard, step)),
     );
-    parts.forEach((values, shard) => unpackShard(layout, shard, values, this.full));
+    return this.useParams(model, parts);
+  }
+
+  private useParams(model: tf.LayersModel, parts: readonly Float32Array[]): tf.LayersModel {
+    parts.forEach((values, shard) => unpackShard(this.options.layout, shard, values, this.full));
     writeWeights(model, this.full);
     return model;
   }
 
-  /** Pushes to every shard; returns the longest time a shard held the push. */
+  /**
+   * Pushes to every shard; returns the longest time a shard held the push. When every shard sent
+   * its values back (`withParams`), they are kept for the next step, which then needs no pull.
+   */
   private async pushAll(
     step: number,
     count: number,
     gradients: Float32Array | null,
+    withParams = false,
   ): Promise<number> {
     const { client, layout } = this.options;
     const acks = await Promise.all(
@@ -231,9 +246,13 @@ export class WorkerLoop {
             : this.shards === 1
               ? gradients
               : packShard(layout, shard, gradients);
-        return client.push(shard, step, count, part);
+        return client.push(shard, step, count, part, withParams);
       }),
     );
+    const parts = acks.map((ack) => ack.params);
+    if (withParams && parts.every((part) => part !== undefined)) {
+      this.carried = { step: step + 1, parts: parts as Float32Array[] };
+    }
     return Math.max(0, ...acks.map((ack) => ack.heldMs));
   }
 

@@ -83,7 +83,9 @@ export async function runWorkerRole(
   } catch (error) {
     // Told to stop while waiting (gate, shards): a stop, not a failure.
     if (!runtime.signal.aborted) throw error;
-    log('info', 'worker stopped', { error: error instanceof Error ? error.message : String(error) });
+    log('info', 'worker stopped', {
+      error: error instanceof Error ? error.message : String(error),
+    });
     return;
   }
   options.onResult?.(result);
