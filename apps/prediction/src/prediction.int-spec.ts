@@ -145,6 +145,12 @@ describe('prediction service', () => {
     );
     const columnar = await call('/v1/models/late/versions/1:predict', { inputs });
     expect(columnar.body).toEqual(rowsAnswer.body);
+    const charset = await fetch(`${base}/v1/models/late:predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify({ instances: instances(held) }),
+    });
+    expect(await charset.json()).toEqual(rowsAnswer.body);
   });
 
   it('parses a 256-record body off the event loop with the same answers', async () => {
