@@ -60,7 +60,7 @@ export class JobReports implements OnModuleInit {
       return this.apply(job, role, report);
     });
     if (!result)
-      this.logger.debug?.({
+      this.logger.debug({
         msg: 'report for a job that is not running',
         jobId: report.token.jobId,
         type: report.type,

@@ -5,7 +5,6 @@ import {
   JobSpec,
   JobState,
   RoleState,
-  isFinalJobState,
 } from '@dln/contracts';
 import { CheckpointEntry, PreparedExamples, RoleKind, RoleRecord } from '@dln/jobs';
 import {
@@ -217,8 +216,4 @@ export class JobStore {
       .getRepository(JobCheckpointRow)
       .delete({ jobId, generation: entry.generation, step: entry.step });
   }
-}
-
-export function isActiveState(state: JobState): boolean {
-  return !isFinalJobState(state);
 }

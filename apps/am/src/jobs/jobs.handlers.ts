@@ -1,6 +1,8 @@
 import {
   ControlPattern,
+  DlnError,
   EpochGateReply,
+  ErrorCode,
   epochGateRequestSchema,
   ModelCatalogue,
   modelCatalogueRequestSchema,
@@ -59,8 +61,8 @@ export class JobsHandlers {
       'model catalogue request',
     );
     const versions = await this.models.versions(request.model).catch((error: unknown) => {
-      if (request.model !== undefined && error instanceof Error && error.name === 'NotFoundError')
-        return [];
+      // A model without versions is an empty catalogue here, not an error.
+      if (error instanceof DlnError && error.code === ErrorCode.NotFound) return [];
       throw error;
     });
     return { versions };
