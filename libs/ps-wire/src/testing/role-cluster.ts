@@ -57,6 +57,8 @@ export interface RoleClusterOptions {
   training: TrainingSettings;
   examples: RoleConfig['examples'];
   restoreFrom?: string | null;
+  /** Worker 0 exports the model (needs the feature service's pipelineDescribe); default false. */
+  exportModel?: boolean;
 }
 
 export interface RoleClusterRun {
@@ -118,7 +120,10 @@ export async function runRoleCluster(options: RoleClusterOptions): Promise<RoleC
         runWorkerRole(
           config('worker', i),
           { ...rt, signal: new AbortController().signal },
-          { exportModel: false, onResult: (result) => (results[i] = result) },
+          {
+            exportModel: options.exportModel ?? false,
+            onResult: (result) => (results[i] = result),
+          },
         ),
       ),
     );
