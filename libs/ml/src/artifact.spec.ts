@@ -63,6 +63,26 @@ describe('model artifact', () => {
     loaded.dispose();
   });
 
+  it('reads blobs held in Node Buffers that share one pool, as an object store returns them', async () => {
+    const model = buildModel(spec, schema, 4);
+    const blobs = artifactToBlobs(
+      await exportModelArtifact(model, { pipeline, outputSchema: schema }),
+    );
+    // Pack every blob into one shared Buffer at an odd offset, as Node's pooled reads do.
+    const pool = Buffer.alloc(1 + [...blobs.values()].reduce((n, b) => n + b.byteLength, 0));
+    const pooled = new Map<string, Uint8Array>();
+    let offset = 1;
+    for (const [name, bytes] of blobs) {
+      pool.set(bytes, offset);
+      pooled.set(name, pool.subarray(offset, offset + bytes.byteLength));
+      offset += bytes.byteLength;
+    }
+    const loaded = await loadArtifactModel(artifactFromBlobs(pooled));
+    expect(Array.from(readWeights(loaded))).toEqual(Array.from(readWeights(model)));
+    model.dispose();
+    loaded.dispose();
+  });
+
   it('refuses NaN/Infinity weights and a non-finite validation loss', async () => {
     const model = buildModel(spec, schema, 4);
     await expect(

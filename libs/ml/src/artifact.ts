@@ -79,7 +79,10 @@ function checkFinite(specs: readonly z.infer<typeof weightEntrySchema>[], bytes:
   for (const spec of specs) {
     const size = spec.shape.reduce((product, dim) => product * dim, 1);
     if (spec.dtype === 'float32') {
-      const values = new Float32Array(bytes.slice(offset, offset + 4 * size).buffer);
+      // A fresh copy: `bytes` may be a Node Buffer, whose slice() is a view of a shared pool.
+      const copy = new Uint8Array(4 * size);
+      copy.set(bytes.subarray(offset, offset + 4 * size));
+      const values = new Float32Array(copy.buffer);
       const bad = values.findIndex((value) => !Number.isFinite(value));
       if (bad >= 0)
         throw new ArtifactError(
