@@ -20,6 +20,14 @@ export class JobLedger {
   private readonly logger = new Logger(JobLedger.name);
   private readonly jobs = new Map<string, ActiveJob>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /**
+   * NATS handlers start before the modules' init hooks: every change waits until the active jobs
+   * are reloaded, so no report or gate request of a running job is judged against an empty map.
+   */
+  private markLoaded: () => void = () => undefined;
+  private readonly loaded = new Promise<void>((resolve) => {
+    this.markLoaded = resolve;
+  });
   readonly store: JobStore;
 
   constructor(
@@ -38,10 +46,8 @@ export class JobLedger {
   /** Reloads every non-final job (AM restart). */
   async reload(): Promise<ActiveJob[]> {
     const jobs = await this.store.loadActive();
-    for (const job of jobs) {
-      job.checkpoints = null;
-      this.jobs.set(job.id, job);
-    }
+    for (const job of jobs) this.jobs.set(job.id, job);
+    this.markLoaded();
     return jobs;
   }
 
@@ -62,6 +68,7 @@ export class JobLedger {
 
   /** Any job, active or final; NotFound otherwise. */
   async find(id: string): Promise<ActiveJob> {
+    await this.loaded;
     const job = this.jobs.get(id) ?? (await this.store.load(id));
     if (!job) throw new NotFoundError('job', id);
     return job;
@@ -75,7 +82,7 @@ export class JobLedger {
     id: string,
     change: (job: ActiveJob) => Promise<T> | T,
   ): Promise<{ value: T; job: ActiveJob } | undefined> {
-    const previous = this.locks.get(id) ?? Promise.resolve();
+    const previous = this.locks.get(id) ?? this.loaded;
     const run = previous.then(async () => {
       const job = this.jobs.get(id);
       if (!job) return undefined;

@@ -10,6 +10,7 @@ import {
   RoleExitReport,
   RoleReport,
   RoleState,
+  UnavailableError,
 } from '@dln/contracts';
 import {
   isLiveRole,
@@ -19,7 +20,7 @@ import {
   tokenOf,
   transitionRole,
 } from '@dln/jobs';
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { NodeRegistryService } from '../nodes/node-registry.service';
 import { ActiveJob } from './active-job';
 import { CheckpointReports } from './checkpoint-reports';
@@ -37,7 +38,7 @@ type Outcome = RoleToStop[];
  * incarnation (older generation or attempt) is ignored; the gate refuses it with FENCED.
  */
 @Injectable()
-export class JobReports implements OnModuleInit {
+export class JobReports {
   private readonly logger = new Logger(JobReports.name);
 
   constructor(
@@ -47,9 +48,8 @@ export class JobReports implements OnModuleInit {
     private readonly checkpoints: CheckpointReports,
     private readonly registry: NodeRegistryService,
     @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
-  ) {}
-
-  onModuleInit(): void {
+  ) {
+    // In the constructor: exits can arrive before the init hooks run (they wait for the reload).
     this.registry.onRoleExit((report) => this.roleExited(report));
   }
 
@@ -88,6 +88,7 @@ export class JobReports implements OnModuleInit {
     });
     if (!result) {
       const job = await this.ledger.find(request.token.jobId);
+      if (!job.final) throw new UnavailableError(`job ${job.id} is not loaded yet; ask again`);
       return { proceed: false, reason: `job is ${job.state}` };
     }
     return result.value.reply;
