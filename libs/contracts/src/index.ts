@@ -11,3 +11,4 @@ export * from './sources';
 export * from './pipelines';
 export * from './jobs';
 export * from './training';
+export * from './streaming';

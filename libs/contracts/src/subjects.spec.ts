@@ -37,6 +37,8 @@ describe('Subjects', () => {
       assertStreamName(s.rawStream(name));
       assertStreamName(s.examplesStream(name));
       assertStreamName(s.predictionsStream(name));
+      assertSubject(s.streamExamples(name), false);
+      assertStreamName(s.streamExamplesStream(name));
     }
     for (const pattern of Object.values(ControlPattern)) assertSubject(s.control(pattern), true);
     assertSubject(s.modelAnnouncements(), false);
@@ -50,6 +52,8 @@ describe('Subjects', () => {
     expect(s.ingest('flights')).toBe('dln_t1.ingest.records.flights');
     expect(s.raw('flights', 0)).toBe('dln_t1.raw.flights.0');
     expect(s.rawStream('flights')).toBe('DLN_T1_RAW_flights');
+    expect(s.streamExamples('clicks')).toBe('dln_t1.stream-examples.clicks');
+    expect(s.streamExamplesStream('clicks')).toBe('DLN_T1_SEX_clicks');
     expect(new Subjects().control(ControlPattern.nodeRegister)).toBe('dln.am.nodes.register');
   });
 

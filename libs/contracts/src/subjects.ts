@@ -29,6 +29,10 @@ export const ControlPattern = {
   pipelineDescribe: 'feature.pipelines.describe',
   /** am -> feature: fit and materialize a pipeline (request, PipelinePrepareRequest -> PipelinePrepareReply; can take minutes). */
   pipelinePrepare: 'feature.pipelines.prepare',
+  /** any -> feature: a stream pipeline's snapshot version (request, StreamSnapshotRequest -> StreamSnapshot). */
+  streamSnapshot: 'feature.streams.snapshot',
+  /** prediction -> feature: per-key aggregates of a record at a time (request, StreamAggregatesRequest -> StreamAggregatesReply). */
+  streamAggregates: 'feature.streams.aggregates',
 } as const;
 export type ControlPattern = (typeof ControlPattern)[keyof typeof ControlPattern];
 
@@ -102,6 +106,15 @@ export class Subjects {
 
   examplesStream(pipeline: string): string {
     return `${streamToken(this.root)}_EX_${token('pipeline', pipeline)}`;
+  }
+
+  /** Examples of a stream pipeline, one per event (JetStream, de-duplicated by `<pipeline>:<event id>`). */
+  streamExamples(pipeline: string): string {
+    return `${this.root}.stream-examples.${token('pipeline', pipeline)}`;
+  }
+
+  streamExamplesStream(pipeline: string): string {
+    return `${streamToken(this.root)}_SEX_${token('pipeline', pipeline)}`;
   }
 
   /** Commands from the AM to one node (assign, stop roles). */
