@@ -19,11 +19,16 @@ export class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const expected = this.config.API_KEY;
     if (!expected || context.getType() !== 'http') return true;
-    const request = context.switchToHttp().getRequest<{ url: string; headers: Record<string, string | undefined> }>();
+    const request = context
+      .switchToHttp()
+      .getRequest<{ url: string; headers: Record<string, string | undefined> }>();
     if (OPEN_PATHS.has(request.url.split('?')[0] ?? '')) return true;
     const bearer = request.headers['authorization']?.replace(/^Bearer\s+/i, '');
     const given = request.headers['x-api-key'] ?? bearer;
     if (given && same(given, expected)) return true;
-    throw new DlnError(ErrorCode.Unauthorized, 'missing or wrong API key (x-api-key or Authorization: Bearer)');
+    throw new DlnError(
+      ErrorCode.Unauthorized,
+      'missing or wrong API key (x-api-key or Authorization: Bearer)',
+    );
   }
 }

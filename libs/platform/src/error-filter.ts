@@ -27,8 +27,12 @@ const HTTP_CODES: Record<number, ErrorCode> = {
 };
 
 /** Maps any error to our status code and ErrorBody; unknown errors are logged, never leaked. */
-export function toHttpError(exception: unknown, logger: Logger): { status: number; body: ErrorBody } {
-  if (exception instanceof DlnError) return { status: exception.httpStatus, body: exception.toBody() };
+export function toHttpError(
+  exception: unknown,
+  logger: Logger,
+): { status: number; body: ErrorBody } {
+  if (exception instanceof DlnError)
+    return { status: exception.httpStatus, body: exception.toBody() };
   const fastifyError = exception as FastifyLikeError;
   const fastifyCode = fastifyError?.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (fastifyCode) {
@@ -41,7 +45,8 @@ export function toHttpError(exception: unknown, logger: Logger): { status: numbe
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    const code = HTTP_CODES[status] ?? (status >= 500 ? ErrorCode.Internal : ErrorCode.InvalidRequest);
+    const code =
+      HTTP_CODES[status] ?? (status >= 500 ? ErrorCode.Internal : ErrorCode.InvalidRequest);
     return { status, body: new DlnError(code, exception.message).toBody() };
   }
   logger.error(exception instanceof Error ? exception : String(exception));
@@ -56,7 +61,9 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): Observable<never> | void {
     const { status, body } = toHttpError(exception, this.logger);
     if (host.getType() === 'rpc') return throwError(() => body);
-    const reply = host.switchToHttp().getResponse<{ status(code: number): { send(body: unknown): void } }>();
+    const reply = host
+      .switchToHttp()
+      .getResponse<{ status(code: number): { send(body: unknown): void } }>();
     reply.status(status).send(body);
   }
 }

@@ -36,8 +36,13 @@ export class JsonLogger implements LoggerService {
     if (LEVELS[level] > LEVELS[this.level]) return;
     // Nest passes the context last; an error's stack may come before it.
     const params = [...rest];
-    const context = typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), level, service: this.service };
+    const context =
+      typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
+    const entry: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      level,
+      service: this.service,
+    };
     if (context) entry['context'] = context;
     if (message instanceof Error) {
       entry['msg'] = message.message;

@@ -20,8 +20,19 @@ export class MetricsService {
     return new Gauge({ name: `dln_${name}`, help, labelNames, registers: [this.registry] });
   }
 
-  histogram<L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> {
-    return new Histogram({ name: `dln_${name}`, help, buckets, labelNames, registers: [this.registry] });
+  histogram<L extends string>(
+    name: string,
+    help: string,
+    buckets: number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return new Histogram({
+      name: `dln_${name}`,
+      help,
+      buckets,
+      labelNames,
+      registers: [this.registry],
+    });
   }
 }
 

@@ -2,7 +2,14 @@ import { Subjects } from '@dln/contracts';
 import { connectNats } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
 import { DatabaseOptions, openDatabase } from '@dln/persistence';
-import { DynamicModule, Global, Inject, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
+import {
+  DynamicModule,
+  Global,
+  Inject,
+  Module,
+  OnApplicationShutdown,
+  Provider,
+} from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { ApiKeyGuard } from './api-key.guard';
@@ -63,11 +70,15 @@ export class PlatformModule {
     ];
     const database = options.database;
     if (database) {
-      providers.push({ provide: DATA_SOURCE, useFactory: () => openDatabase({ ...database, service }) });
+      providers.push({
+        provide: DATA_SOURCE,
+        useFactory: () => openDatabase({ ...database, service }),
+      });
       providers.push({
         provide: ConnectionCloser,
         inject: [NATS_CONNECTION, DATA_SOURCE],
-        useFactory: (nats: NatsConnection, dataSource: DataSource) => new ConnectionCloser(nats, dataSource),
+        useFactory: (nats: NatsConnection, dataSource: DataSource) =>
+          new ConnectionCloser(nats, dataSource),
       });
     } else {
       providers.push({
@@ -80,7 +91,15 @@ export class PlatformModule {
       module: PlatformModule,
       controllers: [HealthController, MetricsController],
       providers,
-      exports: [SERVICE_NAME, SERVICE_CONFIG, SUBJECTS, NATS_CONNECTION, MetricsService, HealthService, ...(database ? [DATA_SOURCE] : [])],
+      exports: [
+        SERVICE_NAME,
+        SERVICE_CONFIG,
+        SUBJECTS,
+        NATS_CONNECTION,
+        MetricsService,
+        HealthService,
+        ...(database ? [DATA_SOURCE] : []),
+      ],
     };
   }
 }

@@ -1,8 +1,15 @@
 import { NodeKind, Subjects } from '@dln/contracts';
 import type { NatsConnection } from '@dln/messaging';
-import { BeforeApplicationShutdown, DynamicModule, Global, Inject, Module } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  DynamicModule,
+  Global,
+  Inject,
+  Module,
+  OnModuleInit,
+} from '@nestjs/common';
 import { join } from 'node:path';
-import { HEALTH_CONTRIBUTORS, HealthContributor } from '../health';
+import { HealthContributor, HealthService } from '../health';
 import { PlatformModule } from '../platform.module';
 import { NATS_CONNECTION, SUBJECTS } from '../tokens';
 import { NodeAgent } from './node-agent';
@@ -46,6 +53,18 @@ function nodeHealth(agent: NodeAgent, kind: NodeKind): HealthContributor {
 
 /** Everything a node service (worker, parameter-server) shares: the platform plus its NodeAgent. */
 @Global()
+/** Puts the node's slots and roles into /health once the app starts. */
+class NodeHealthRegistration implements OnModuleInit {
+  constructor(
+    private readonly health: HealthService,
+    private readonly contributor: HealthContributor,
+  ) {}
+
+  onModuleInit(): void {
+    this.health.register(this.contributor);
+  }
+}
+
 @Module({})
 export class NodeServiceModule {
   static forRoot(options: NodeServiceOptions): DynamicModule {
@@ -74,13 +93,14 @@ export class NodeServiceModule {
             }),
         },
         {
-          provide: HEALTH_CONTRIBUTORS,
-          inject: [NodeAgent],
-          useFactory: (agent: NodeAgent) => [nodeHealth(agent, options.kind)],
+          provide: NodeHealthRegistration,
+          inject: [NodeAgent, HealthService],
+          useFactory: (agent: NodeAgent, health: HealthService) =>
+            new NodeHealthRegistration(health, nodeHealth(agent, options.kind)),
         },
         NodeAgentShutdown,
       ],
-      exports: [NodeAgent, HEALTH_CONTRIBUTORS],
+      exports: [NodeAgent],
     };
   }
 }
