@@ -6,6 +6,7 @@
  * Last line: JSON {single_ex_per_s, w1ps1_ex_per_s, w2ps1_sync_ex_per_s, w2ps1_async_ex_per_s, wire_share}.
  */
 import { fork } from 'node:child_process';
+import { loadavg } from 'node:os';
 import {
   encodeExample,
   RecordHeader,
@@ -219,7 +220,11 @@ async function main(): Promise<void> {
     const best = (a: ClusterFigures | undefined, b: ClusterFigures) =>
       a && a.examplesPerSecond >= b.examplesPerSecond ? a : b;
     for (let round = 0; round < ROUNDS; round += 1) {
-      console.log(`round ${round + 1} of ${ROUNDS}`);
+      console.log(
+        `round ${round + 1} of ${ROUNDS} (load average ${loadavg()
+          .map((v) => v.toFixed(2))
+          .join(' ')})`,
+      );
       const started = performance.now();
       const single = trainReference(train.batch, {
         spec: REFERENCE_MLP,
