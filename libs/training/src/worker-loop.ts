@@ -176,6 +176,8 @@ export class WorkerLoop {
       }
       const proceed = await o.gate.pass(epoch);
       if (!proceed) break;
+      // Async: the other workers pushed since our last reply; start the epoch from a fresh pull.
+      if (o.training.updateMode === 'async') this.carried = undefined;
     }
     const done = Math.min(epoch + 1, epochs);
     if (o.index !== 0) return this.result(done, lastLoss, false);
