@@ -12,3 +12,4 @@ export * from './pipelines';
 export * from './jobs';
 export * from './training';
 export * from './streaming';
+export * from './failover';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FAILOVER_DEFAULTS, failoverSpecSchema } from './failover';
 import { fencingTokenSchema } from './fencing';
 import { modelSpecSchema, trainingSettingsSchema, EarlyStoppingMetric } from './models';
 import { resourceName } from './names';
@@ -33,6 +34,8 @@ export const jobSpecSchema = z.strictObject({
   scheduling: z
     .strictObject({ timeoutSeconds: z.number().int().min(1).max(JOB_LIMITS.maxSchedulingSeconds).default(300) })
     .default({ timeoutSeconds: 300 }),
+  /** What happens when a role is lost or fails (see failover.ts). */
+  failover: failoverSpecSchema.default({ ...FAILOVER_DEFAULTS }),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type JobSpecInput = z.input<typeof jobSpecSchema>;

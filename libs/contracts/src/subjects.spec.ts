@@ -31,6 +31,7 @@ describe('Subjects', () => {
       assertSubject(s.examplesEveryVersion(name), true);
       assertSubject(s.nodeCommands(name), false);
       assertSubject(s.jobEvents(name), false);
+      assertSubject(s.jobControl(name), false);
       assertSubject(s.psPull(name, 0), false);
       assertSubject(s.psPush(name, 1), false);
       assertSubject(s.predictions(name), false);
@@ -51,6 +52,7 @@ describe('Subjects', () => {
   it('places every subject under the configured root', () => {
     expect(s.ingest('flights')).toBe('dln_t1.ingest.records.flights');
     expect(s.raw('flights', 0)).toBe('dln_t1.raw.flights.0');
+    expect(s.jobControl('j1')).toBe('dln_t1.jobs.j1.control');
     expect(s.rawStream('flights')).toBe('DLN_T1_RAW_flights');
     expect(s.streamExamples('clicks')).toBe('dln_t1.stream-examples.clicks');
     expect(s.streamExamplesStream('clicks')).toBe('DLN_T1_SEX_clicks');

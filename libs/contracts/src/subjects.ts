@@ -132,6 +132,11 @@ export class Subjects {
     return `${this.root}.jobs.${token('job id', jobId)}.reports`;
   }
 
+  /** AM -> the roles of one job: failover notices (JobControlNotice: a role replaced, a new generation). */
+  jobControl(jobId: string): string {
+    return `${this.root}.jobs.${token('job id', jobId)}.control`;
+  }
+
   jobEventsAll(): string {
     return `${this.root}.jobs.*.events`;
   }

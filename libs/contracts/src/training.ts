@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { evaluationMetricsSchema } from './jobs';
+import { resumePositionSchema, RoleStart, roleStartSchema } from './failover';
 import { fencingTokenSchema } from './fencing';
 import { outputSchemaSchema } from './examples';
 import { modelSpecSchema, parameterLayoutSchema, trainingSettingsSchema } from './models';
@@ -35,6 +36,10 @@ export const roleConfigSchema = z.strictObject({
   }),
   /** Restore from this checkpoint manifest instead of initializing (ps), or resume position (worker). */
   restoreFrom: z.string().max(512).nullable(),
+  /** How this incarnation starts (failover.ts RoleStart); absent: fresh. */
+  start: roleStartSchema.default(RoleStart.Fresh),
+  /** Worker replacements: the predecessor's last position the AM saw; null otherwise. */
+  resume: resumePositionSchema.nullable().default(null),
   outputModel: resourceName,
 });
 export type RoleConfig = z.infer<typeof roleConfigSchema>;
