@@ -7,8 +7,11 @@ import { PipelineEntity, PipelineVersionEntity } from './pipelines/pipeline.enti
 import { PipelinesController } from './pipelines/pipelines.controller';
 import { PipelinesHandlers } from './pipelines/pipelines.handlers';
 import { PipelinesService } from './pipelines/pipelines.service';
+import { StreamsController } from './streams/streams.controller';
+import { StreamsHandlers } from './streams/streams.handlers';
+import { StreamsService } from './streams/streams.service';
 
-/** The feature service: pipelines, their fitted versions and materialized examples (see ARCHITECTURE.md). */
+/** The feature service: pipelines, their fitted versions, materialized examples, stream pipelines (see ARCHITECTURE.md). */
 @Module({})
 export class FeatureModule {
   static forRoot(config: FeatureConfig): DynamicModule {
@@ -27,8 +30,8 @@ export class FeatureModule {
           },
         }),
       ],
-      controllers: [PipelinesController, PipelinesHandlers],
-      providers: [{ provide: FEATURE_CONFIG, useValue: config }, PipelinesService],
+      controllers: [PipelinesController, PipelinesHandlers, StreamsController, StreamsHandlers],
+      providers: [{ provide: FEATURE_CONFIG, useValue: config }, PipelinesService, StreamsService],
     };
   }
 }

@@ -16,3 +16,4 @@ export * from './streaming/label-joiner';
 export * from './streaming/stream-statistics';
 export * from './streaming/stream-encoder';
 export * from './streaming/stream-pipeline';
+export * from './streaming/stream-spec-check';

@@ -1,6 +1,13 @@
-import { parseInput, PipelineVersion, PipelineView, resourceName } from '@dln/contracts';
+import {
+  parseInput,
+  PipelineVersion,
+  PipelineView,
+  resourceName,
+  StreamPipelineView,
+} from '@dln/contracts';
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { z } from 'zod';
+import { StreamsService } from '../streams/streams.service';
 import { PipelinesService } from './pipelines.service';
 
 interface Reply {
@@ -24,14 +31,22 @@ function version(value: string): number {
  */
 @Controller('v1/pipelines')
 export class PipelinesController {
-  constructor(private readonly pipelines: PipelinesService) {}
+  constructor(
+    private readonly pipelines: PipelinesService,
+    private readonly streams: StreamsService,
+  ) {}
 
+  /** A batch pipeline, or with `mode: 'stream'` a stream pipeline (StreamPipelineView). */
   @Post()
   async declare(
     @Body() body: unknown,
     @Res({ passthrough: true }) reply: Reply,
-  ): Promise<PipelineView> {
-    const { created, view } = await this.pipelines.declare(body);
+  ): Promise<PipelineView | StreamPipelineView> {
+    const isStream =
+      typeof body === 'object' && body !== null && (body as { mode?: unknown }).mode === 'stream';
+    const { created, view } = isStream
+      ? await this.streams.declare(body)
+      : await this.pipelines.declare(body);
     reply.status(created ? 201 : 200);
     return view;
   }
