@@ -33,6 +33,11 @@ describe('tensor message', () => {
     const back = decodeTensorMessage(shifted.subarray(1));
     expect(Array.from(back.values)).toEqual(Array.from(ramp(3)));
     expect(back.values.buffer).not.toBe(shifted.buffer);
+    // A Node Buffer at an unaligned offset of a shared pool, as NATS hands messages over.
+    const pool = Buffer.alloc(bytes.byteLength + 3);
+    pool.set(bytes, 3);
+    const fromBuffer = decodeTensorMessage(pool.subarray(3));
+    expect(Array.from(fromBuffer.values)).toEqual(Array.from(ramp(3)));
   });
 
   it('refuses truncated, foreign and malformed messages', () => {

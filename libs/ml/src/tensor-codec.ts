@@ -92,9 +92,16 @@ export function decodeTensorMessage(bytes: Uint8Array): TensorMessage {
     throw new TensorCodecError('tensor message header must be a JSON object');
   }
   const start = bytes.byteOffset + PREFIX_BYTES + headerBytes;
+  // `bytes.slice()` would not do: on a Node Buffer it is a view, not a copy.
   const values =
     start % 4 === 0
       ? new Float32Array(bytes.buffer, start, count)
-      : new Float32Array(bytes.slice(PREFIX_BYTES + headerBytes).buffer);
+      : alignedCopy(bytes.subarray(PREFIX_BYTES + headerBytes), count);
   return { header: header as Record<string, unknown>, values };
+}
+
+function alignedCopy(bytes: Uint8Array, count: number): Float32Array {
+  const copy = new Uint8Array(4 * count);
+  copy.set(bytes.subarray(0, 4 * count));
+  return new Float32Array(copy.buffer);
 }
