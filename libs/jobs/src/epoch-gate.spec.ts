@@ -100,3 +100,22 @@ describe('EpochGate', () => {
     expect(() => new EpochGate({ workers: 0, epochs: 1 })).toThrow(/workers/);
   });
 });
+
+describe('EpochGate.rollback', () => {
+  it('drops arrivals and evaluations without a verdict, keeps verdicts', () => {
+    const gate = new EpochGate({ workers: 2, epochs: 3 });
+    const metrics = { loss: 0.5, examples: 10 };
+    gate.arrive(0, 0);
+    gate.arrive(1, 0);
+    expect(gate.evaluation(0, metrics)).toEqual({ proceed: true, reason: null });
+    gate.arrive(0, 1);
+    gate.evaluation(1, metrics);
+    expect(gate.rollback()).toEqual([1]);
+    expect(gate.arrive(0, 0)).toEqual({ proceed: true, reason: null });
+    // Epoch 1 starts over: both workers and a new evaluation are needed.
+    expect(gate.arrive(1, 1)).toBeUndefined();
+    expect(gate.evaluation(1, metrics)).toBeUndefined();
+    expect(gate.waitingFor(1)).toEqual({ workers: [0], evaluation: false });
+    expect(gate.arrive(0, 1)).toEqual({ proceed: true, reason: null });
+  });
+});

@@ -58,6 +58,20 @@ export class EpochGate {
     return this.stoppedAt === undefined ? undefined : this.verdicts.get(this.stoppedAt);
   }
 
+  /**
+   * A rollback under a new generation: arrivals and evaluations of epochs without a verdict came
+   * from superseded incarnations and are dropped; verdicts stand (the workers will be told the
+   * same when they arrive again). Returns the epochs whose evaluation was dropped.
+   */
+  rollback(): number[] {
+    this.arrivals.clear();
+    const dropped = [...this.evaluations.keys()].filter(
+      (epoch) => this.verdict(epoch) === undefined,
+    );
+    for (const epoch of dropped) this.evaluations.delete(epoch);
+    return dropped;
+  }
+
   /** Workers still awaited at the end of `epoch`, and whether the evaluation is in. */
   waitingFor(epoch: number): { workers: number[]; evaluation: boolean } {
     const arrived = this.arrivals.get(epoch) ?? new Set<number>();

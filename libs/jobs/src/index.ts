@@ -9,3 +9,5 @@ export * from './checkpoints';
 export * from './model-versions';
 export * from './job-id';
 export * from './presets/flights-job';
+export * from './failover';
+export * from './incarnations';

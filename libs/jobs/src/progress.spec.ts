@@ -47,3 +47,23 @@ describe('ProgressTracker', () => {
     });
   });
 });
+
+describe('ProgressTracker after failover', () => {
+  it('lets a replacement report from below its predecessor, and forgets everyone on a rollback', () => {
+    const tracker = new ProgressTracker();
+    const at = (epoch: number, step: number, examples: number) => ({
+      epoch,
+      step,
+      loss: 0.5,
+      examples,
+      examplesPerSecond: 10,
+    });
+    tracker.report(0, at(1, 20, 200));
+    expect(tracker.report(0, at(1, 15, 150))).toBe(false);
+    tracker.forget(0);
+    expect(tracker.summary()).toMatchObject({ examplesSeen: 200, examplesPerSecond: 0 });
+    expect(tracker.report(0, at(1, 15, 150))).toBe(true);
+    tracker.clear();
+    expect(tracker.positions()).toEqual([]);
+  });
+});

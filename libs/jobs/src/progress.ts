@@ -40,10 +40,30 @@ export class ProgressTracker {
     return true;
   }
 
+  /** One worker's latest report, if any. */
+  worker(worker: number): WorkerProgress | undefined {
+    const known = this.workers.get(worker);
+    return known ? { ...known } : undefined;
+  }
+
   positions(): { worker: number; epoch: number; step: number }[] {
     return [...this.workers.entries()]
       .sort(([a], [b]) => a - b)
       .map(([worker, { epoch, step }]) => ({ worker, epoch, step }));
+  }
+
+  /**
+   * Forgets a worker's position (its replacement may resume below what it reported), keeping
+   * its examples in the total until the replacement reports.
+   */
+  forget(worker: number): void {
+    const known = this.workers.get(worker);
+    if (known) this.workers.set(worker, { ...known, epoch: 0, step: 0, examplesPerSecond: 0 });
+  }
+
+  /** Forgets every worker (a rollback to a checkpoint under a new generation). */
+  clear(): void {
+    this.workers.clear();
   }
 
   /** Forgets a worker's throughput (e.g. it finished), keeping its examples and position. */

@@ -57,6 +57,28 @@ describe('buildRoleConfig', () => {
     expect(entryOf('worker')).toBe('worker-role');
   });
 
+  it('tells a replacement how it starts: a ps restores, a worker gets its last position', () => {
+    const [ps, worker] = initialRoles(spec, 0).map((role) => ({
+      ...role,
+      attempt: 2,
+      start: 'replacement' as const,
+    }));
+    const input = { jobId: 'j', subjectRoot: 'dln', spec, prepared };
+    const psConfig = buildRoleConfig({ ...input, restoreFrom: 'j/g0/step-5/manifest.json' }, ps!);
+    expect(psConfig).toMatchObject({
+      token: { attempt: 2, generation: 0 },
+      start: 'replacement',
+      restoreFrom: 'j/g0/step-5/manifest.json',
+      resume: null,
+    });
+    const resume = { epoch: 1, step: 30, examples: 960 };
+    const workerConfig = buildRoleConfig({ ...input, resume }, worker!);
+    expect(workerConfig).toMatchObject({ start: 'replacement', restoreFrom: null, resume });
+    for (const config of [psConfig, workerConfig])
+      expect(roleConfigSchema.parse(config)).toEqual(config);
+    expect(buildRoleConfig(input, initialRoles(spec, 3)[0]!).start).toBe('rollback');
+  });
+
   it('refuses a layout that does not match the job', () => {
     const twoShards = { ...spec, cluster: { workers: 2, ps: 2 } };
     expect(() =>

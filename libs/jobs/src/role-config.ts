@@ -1,4 +1,11 @@
-import { JobSpec, OutputSchema, ParameterLayout, RoleConfig, RoleEntry } from '@dln/contracts';
+import {
+  JobSpec,
+  OutputSchema,
+  ParameterLayout,
+  ResumePosition,
+  RoleConfig,
+  RoleEntry,
+} from '@dln/contracts';
 import { RoleKind, RoleRecord, tokenOf } from './roles';
 
 /** What the AM learned while preparing a job: the examples it trains on and the variables' layout. */
@@ -18,6 +25,8 @@ export interface RoleConfigInput {
   prepared: PreparedExamples;
   /** Checkpoint manifest to restore from (failover), or null for a fresh start. */
   restoreFrom?: string | null;
+  /** A replacement worker: its predecessor's last known position. */
+  resume?: ResumePosition | null;
 }
 
 /** The entry module a node runs for a role. */
@@ -60,6 +69,8 @@ export function buildRoleConfig(input: RoleConfigInput, role: RoleRecord): RoleC
       validationCount: prepared.validationCount,
     },
     restoreFrom: input.restoreFrom ?? null,
+    start: role.start,
+    resume: input.resume ?? null,
     outputModel: spec.output.model,
   };
 }

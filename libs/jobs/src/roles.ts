@@ -1,4 +1,4 @@
-import { FencingToken, JobSpec, RoleState } from '@dln/contracts';
+import { FencingToken, JobSpec, RoleStart, RoleState } from '@dln/contracts';
 
 /** The two kinds of roles a batch job runs. */
 export const RoleKind = { Worker: 'worker', Ps: 'ps' } as const;
@@ -15,6 +15,8 @@ export interface RoleRecord {
   state: RoleState;
   nodeId: string | null;
   reason: string | null;
+  /** How this incarnation starts (fresh, replacing a lost attempt, rolled back to a checkpoint). */
+  start: RoleStart;
 }
 
 export function roleName(kind: RoleKind, index: number): string {
@@ -30,7 +32,10 @@ export function parseRoleName(role: string): { kind: RoleKind; index: number } |
   return { kind: match[1] as RoleKind, index: Number(match[2]) };
 }
 
-/** The roles of a fresh generation: S ps shards first (workers need them), then W workers. */
+/**
+ * The roles of a new generation: S ps shards first (workers need them), then W workers.
+ * Generation 0 starts fresh; a later one is a rollback (to the last checkpoint, if any).
+ */
 export function initialRoles(
   spec: Pick<JobSpec, 'cluster'>,
   generation: number,
@@ -45,6 +50,7 @@ export function initialRoles(
     state: RoleState.Pending,
     nodeId: null,
     reason: null,
+    start: generation === 0 ? RoleStart.Fresh : RoleStart.Rollback,
   });
   return [
     ...Array.from({ length: spec.cluster.ps }, (_, index) => make(RoleKind.Ps, index)),

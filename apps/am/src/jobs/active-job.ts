@@ -1,5 +1,6 @@
 import {
   EvaluationMetrics,
+  JobControlNotice,
   JobProgress,
   JobSpec,
   JobState,
@@ -10,6 +11,8 @@ import {
   CheckpointTracker,
   currentRoles,
   EpochGate,
+  emptyFailoverState,
+  FailoverState,
   JobEventDraft,
   JobStatus,
   PreparedExamples,
@@ -33,10 +36,14 @@ export class ActiveJob implements JobStatus {
   schedulingSince: number | null;
   updatedAt: number;
   roles: RoleRecord[];
+  /** Failures per role, backoff and export deadlines: persisted so an AM restart goes on. */
+  failover: FailoverState;
   /** Role records changed since the last commit. */
   readonly dirtyRoles = new Set<RoleRecord>();
   /** Events waiting for the next commit. */
   readonly drafts: JobEventDraft[] = [];
+  /** Failover notices to the job's roles, published after the next commit. */
+  readonly notices: JobControlNotice[] = [];
   readonly progress = new ProgressTracker();
   /** Progress from the row, shown until the first report after a restart. */
   storedProgress: JobProgress;
@@ -66,6 +73,7 @@ export class ActiveJob implements JobStatus {
       schedulingSince: number | null;
       updatedAt: number;
       roles: RoleRecord[];
+      failover?: FailoverState | null;
     },
   ) {
     this.state = fields.state;
@@ -80,6 +88,7 @@ export class ActiveJob implements JobStatus {
     this.schedulingSince = fields.schedulingSince;
     this.updatedAt = fields.updatedAt;
     this.roles = fields.roles;
+    this.failover = fields.failover ?? emptyFailoverState();
     this.gate = new EpochGate({
       workers: spec.cluster.workers,
       epochs: spec.training.epochs,

@@ -1,5 +1,5 @@
 import { systemClock } from '@dln/cluster';
-import { JobEvent, NotFoundError, Subjects } from '@dln/contracts';
+import { JobControlNotice, JobEvent, NotFoundError, Subjects } from '@dln/contracts';
 import { encodeJson } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
 import type { DataSource } from '@dln/persistence';
@@ -107,9 +107,25 @@ export class JobLedger {
   private async commit(job: ActiveJob): Promise<void> {
     if (job.drafts.length === 0 && job.dirtyRoles.size === 0 && !job.dirtyRow) return;
     job.dirtyRow = false;
+    const notices = job.notices.splice(0);
     const events = await this.store.commit(job, this.now());
     if (job.final) this.jobs.delete(job.id);
     for (const event of events) this.publish(event);
+    // After the commit: a role told it is superseded can rely on the AM having recorded it.
+    for (const notice of notices) this.notify(notice);
+  }
+
+  private notify(notice: JobControlNotice): void {
+    try {
+      this.nats.publish(this.subjects.jobControl(notice.jobId), encodeJson(notice));
+    } catch (error) {
+      this.logger.warn({
+        msg: 'could not publish a failover notice',
+        jobId: notice.jobId,
+        type: notice.type,
+        error: String(error),
+      });
+    }
   }
 
   private publish(event: JobEvent): void {

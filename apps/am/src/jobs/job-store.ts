@@ -4,9 +4,10 @@ import {
   JobProgress,
   JobSpec,
   JobState,
+  RoleStart,
   RoleState,
 } from '@dln/contracts';
-import { CheckpointEntry, PreparedExamples, RoleKind, RoleRecord } from '@dln/jobs';
+import { CheckpointEntry, FailoverState, PreparedExamples, RoleKind, RoleRecord } from '@dln/jobs';
 import {
   DataSource,
   EntityManager,
@@ -42,6 +43,7 @@ function toJobRow(job: ActiveJob): JobRow {
     modelVersion: job.modelVersion,
     lastSeq: job.lastSeq,
     schedulingSince: job.schedulingSince,
+    failover: job.failover,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   });
@@ -64,6 +66,7 @@ function toRole(row: JobRoleRow): RoleRecord {
     state: row.state as RoleState,
     nodeId: row.nodeId,
     reason: row.reason,
+    start: (row.start ?? RoleStart.Fresh) as RoleStart,
   };
 }
 
@@ -81,6 +84,7 @@ function toJob(row: JobRow, roles: JobRoleRow[]): ActiveJob {
     schedulingSince: row.schedulingSince,
     updatedAt: row.updatedAt,
     roles: roles.map(toRole),
+    failover: row.failover as FailoverState | null,
   });
 }
 

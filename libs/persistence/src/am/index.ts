@@ -1,6 +1,7 @@
 import { AmNodes1764000000000 } from './node.migrations';
 import { NodeEventRow, NodeRow } from './node.entities';
 import { AmJobs1764100000000 } from './job.migrations';
+import { AmJobFailover1764200000000 } from './job-failover.migrations';
 import { JobCheckpointRow, JobEventRow, JobRoleRow, JobRow, ModelVersionRow } from './job.entities';
 
 export { NodeEventRow, NodeRow } from './node.entities';
@@ -16,4 +17,8 @@ export const AM_ENTITIES = [
   JobCheckpointRow,
   ModelVersionRow,
 ];
-export const AM_MIGRATIONS = [AmNodes1764000000000, AmJobs1764100000000];
+export const AM_MIGRATIONS = [
+  AmNodes1764000000000,
+  AmJobs1764100000000,
+  AmJobFailover1764200000000,
+];

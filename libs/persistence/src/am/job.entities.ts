@@ -52,6 +52,10 @@ export class JobRow {
   @Column({ name: 'scheduling_since', type: 'bigint', nullable: true, transformer: bigintAsNumber })
   schedulingSince!: number | null;
 
+  /** FailoverState of @dln/jobs (failures per role, retry and export deadlines); null: none yet. */
+  @Column({ type: 'text', nullable: true, transformer: jsonText })
+  failover!: unknown;
+
   @Column({ name: 'created_at', type: 'bigint', transformer: bigintAsNumber })
   createdAt!: number;
 
@@ -88,6 +92,10 @@ export class JobRoleRow {
 
   @Column({ type: 'text', nullable: true })
   reason!: string | null;
+
+  /** How the incarnation starts: fresh, replacement, rollback (RoleStart). */
+  @Column({ type: 'varchar', length: 16, default: 'fresh' })
+  start!: string;
 
   @Column({ name: 'updated_at', type: 'bigint', transformer: bigintAsNumber })
   updatedAt!: number;
