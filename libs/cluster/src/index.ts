@@ -3,3 +3,5 @@ export * from './node-registry';
 export * from './role-ipc';
 export * from './role-supervisor';
 export * from './role-process';
+export * from './lease-election';
+export * from './lease-loop';

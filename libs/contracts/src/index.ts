@@ -12,4 +12,5 @@ export * from './pipelines';
 export * from './jobs';
 export * from './training';
 export * from './streaming';
+export * from './am-lease';
 export * from './failover';

@@ -5,3 +5,4 @@ export * from './shared-nats-server';
 export * from './jetstream';
 export type { NatsConnection, Msg, MsgHdrs } from '@nats-io/transport-node';
 export { headers as natsHeaders } from '@nats-io/transport-node';
+export * from './kv-lease-store';
