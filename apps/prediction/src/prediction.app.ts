@@ -69,6 +69,7 @@ export async function startPredictionApp(
   const app = await createPredictionApp(config);
   await app.listen(config.PORT, config.HOST);
   const port = (app.getHttpServer().address() as AddressInfo).port;
-  new JsonLogger('prediction', config.LOG_LEVEL).log({ msg: 'listening', port }, 'Bootstrap');
+  // Always printed, whatever LOG_LEVEL: launchers and tests read the bound port from it.
+  new JsonLogger('prediction', 'info').log({ msg: 'listening', port }, 'Bootstrap');
   return { app, port };
 }
