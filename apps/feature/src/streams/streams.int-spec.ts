@@ -78,6 +78,8 @@ const sources = [
   labelsSource('lab1'),
   eventsSource('imp2'),
   labelsSource('lab2'),
+  { ...eventsSource('imp3'), partitions: 2, partitionKey: 'id' },
+  { ...labelsSource('lab3'), partitions: 2, partitionKey: 'event' },
 ].map((d) => sourceDeclarationSchema.parse(d));
 
 const specOf = (name: string, source: string, labels: string): StreamPipelineSpecInput => ({
@@ -161,8 +163,13 @@ function answerSourceDescribe(): void {
   });
 }
 
-/** Stores records the way ingest does: one JSON message each on partition 0, with the id headers. */
-async function store(events: string, labels: string, arrivals: Arrival[]): Promise<void> {
+/** Stores records the way ingest does: one JSON message each (on `partition`), with the id headers. */
+async function store(
+  events: string,
+  labels: string,
+  arrivals: Arrival[],
+  partition: (a: Arrival) => number = () => 0,
+): Promise<void> {
   await publishAll(
     jetStreamOf(nc),
     arrivals.map((a) => {
@@ -170,7 +177,7 @@ async function store(events: string, labels: string, arrivals: Arrival[]): Promi
       const headers = natsHeaders();
       headers.set(RecordHeader.recordId, a.id);
       return {
-        subject: subjects.raw(source, 0),
+        subject: subjects.raw(source, partition(a)),
         data: encodeJson(a.record),
         msgID: `${source}:${a.msgId}`,
         headers,
@@ -179,10 +186,12 @@ async function store(events: string, labels: string, arrivals: Arrival[]): Promi
   );
 }
 
-async function startFeature(): Promise<ServiceProcess> {
+async function startFeature(group = 0, groups = 1): Promise<ServiceProcess> {
   return ServiceProcess.start({
     app: 'feature',
     env: {
+      STREAM_GROUP_INDEX: String(group),
+      STREAM_GROUP_COUNT: String(groups),
       NATS_URL: TEST_NATS_URL,
       SUBJECT_ROOT: root,
       DATA_DIR: dataDir,
@@ -197,8 +206,9 @@ async function http<T>(
   method: 'GET' | 'POST',
   path: string,
   body?: unknown,
+  service = feature,
 ): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${feature?.url}${path}`, {
+  const res = await fetch(`${service?.url}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -268,8 +278,11 @@ beforeAll(async () => {
   feature = await startFeature();
 }, 120_000);
 
+const others: ServiceProcess[] = [];
+
 afterAll(async () => {
   await feature?.stop('SIGKILL');
+  for (const other of others) await other.stop('SIGKILL');
   if (nc) {
     await deleteStreamsOfRoot(nc, root);
     await nc.close();
@@ -501,4 +514,77 @@ describe('stream pipeline on the feature service', () => {
       expect(reply.values, user).toEqual(want);
     }
   }, 240_000);
+  it('splits a pipeline between two instances by partition; each key meets its labels', async () => {
+    for (const name of ['hand', 'crash']) await http('POST', `/v1/pipelines/${name}/stream/stop`);
+    await feature?.stop('SIGTERM');
+    const spec: StreamPipelineSpecInput = {
+      ...specOf('split', 'imp3', 'lab3'),
+      aggregates: [
+        {
+          name: 'seen',
+          key: 'id',
+          window: { kind: 'tumbling', sizeMs: 1_000 },
+          aggregate: 'count',
+        },
+      ],
+      features: [
+        { kind: 'numeric', name: 'amount', field: 'amount', transform: 'none' },
+        {
+          kind: 'categorical',
+          name: 'user',
+          field: 'user',
+          vocabulary: { kind: 'learned', maxSize: 8 },
+          encoding: 'id',
+        },
+      ],
+    };
+    const arrivals: Arrival[] = [];
+    for (let i = 0; i < 120; i += 1) {
+      arrivals.push(ev(`s${i}`, 1_000 + 10 * i, `u${i % 3}`, i));
+      if (i % 4 !== 1) arrivals.push(lb(`m${i}`, `s${i}`, 1_000 + 10 * i + 20, i % 4 === 0));
+    }
+    // One far-future event and label per partition: every real event is released and decided.
+    for (const p of [0, 1])
+      arrivals.push(ev(`end${p}`, 100_000, 'u0', 0), lb(`endl${p}`, `end${p}`, 100_000, true));
+    const partition = (a: Arrival): number => {
+      const key = String(a.input === 'event' ? a.record['id'] : a.record['event']);
+      return key.startsWith('end') ? Number(key.slice(3)) : Number(key.slice(1)) % 2;
+    };
+    const pair = await Promise.all([startFeature(0, 2), startFeature(1, 2)]);
+    others.push(...pair);
+    feature = pair[0];
+    const declared = await http('POST', '/v1/pipelines', spec);
+    expect(declared, JSON.stringify(declared.body)).toMatchObject({ status: 201 });
+    expect((await http('POST', '/v1/pipelines/split/stream/start')).status).toBe(200);
+    await store('imp3', 'lab3', arrivals, partition);
+    const expectedLabels = new Map(
+      arrivals
+        .filter((a) => a.input === 'event' && !a.id.startsWith('end'))
+        .map((a) => {
+          const i = Number(a.id.slice(1));
+          return [`split:${a.id}`, i % 4 === 0 ? 1 : 0];
+        }),
+    );
+    await waitFor(
+      '120 examples',
+      async () => (await exampleCount('split')) >= expectedLabels.size,
+      60_000,
+    );
+    const examples = await readExamples('split');
+    expect(examples.size).toBe(expectedLabels.size);
+    for (const [id, label] of expectedLabels) {
+      const decoded = decodeExample(examples.get(id) as Uint8Array);
+      expect(decoded.label, id).toBe(label);
+      expect(decoded.dense[1], `${id} sees no earlier event of its id`).toBe(0);
+    }
+    const views = await Promise.all(
+      pair.map((p) => http<StreamPipelineView>('GET', '/v1/pipelines/split/stream', undefined, p)),
+    );
+    const live = views.map((v) =>
+      v.body.groups.find((g) => g.groups === 2 && g.group === views.indexOf(v)),
+    );
+    expect(live.map((g) => g?.partitions)).toEqual([[0], [1]]);
+    expect(live.map((g) => g?.counts.examples)).toEqual([60, 60]);
+    expect(live.map((g) => g?.snapshotVersion)).toEqual([1, 1]); // group 0 published it, group 1 follows
+  }, 180_000);
 });
