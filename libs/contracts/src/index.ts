@@ -14,3 +14,4 @@ export * from './training';
 export * from './streaming';
 export * from './am-lease';
 export * from './failover';
+export * from './scoring';

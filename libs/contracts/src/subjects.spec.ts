@@ -44,7 +44,14 @@ describe('Subjects', () => {
     for (const pattern of Object.values(ControlPattern)) assertSubject(s.control(pattern), true);
     assertSubject(s.modelAnnouncements(), false);
     assertSubject(s.jobEventsAll(), true);
-    for (const purpose of ['nodes', 'features', 'lease', 'checkpoints', 'models'] as const) {
+    for (const purpose of [
+      'nodes',
+      'features',
+      'lease',
+      'checkpoints',
+      'models',
+      'scorers',
+    ] as const) {
       assertStreamName(s.bucket(purpose));
     }
   });

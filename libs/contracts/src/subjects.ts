@@ -164,8 +164,8 @@ export class Subjects {
     return `${streamToken(this.root)}_PRED_${token('model', model)}`;
   }
 
-  /** KV bucket and Object Store names. */
-  bucket(purpose: 'nodes' | 'features' | 'lease' | 'checkpoints' | 'models'): string {
+  /** KV bucket and Object Store names (`scorers`: the prediction service's scorer specs). */
+  bucket(purpose: 'nodes' | 'features' | 'lease' | 'checkpoints' | 'models' | 'scorers'): string {
     return `${streamToken(this.root)}_${purpose.toUpperCase()}`;
   }
 }

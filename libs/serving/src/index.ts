@@ -14,3 +14,4 @@ export * from './parse-protocol';
 export * from './parse-pool';
 export * from './artifact';
 export * from './inference-plan';
+export * from './record-scoring';

@@ -36,6 +36,7 @@ interface ModelEntry {
 /** The versions of every model this instance knows, their states, and each model's default. */
 export class ModelRegistry {
   private readonly models = new Map<string, ModelEntry>();
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   private entry(model: string): ModelEntry {
     let entry = this.models.get(model);
@@ -62,12 +63,38 @@ export class ModelRegistry {
     const entry = this.entry(model);
     entry.versions.set(served.version, { state: VersionState.Available, served });
     if (entry.wanted === served.version || entry.serving === null) this.refreshDefault(entry);
+    this.wake(model);
   }
 
   setDefault(model: string, version: number | null): void {
     const entry = this.entry(model);
     entry.wanted = version;
     this.refreshDefault(entry);
+    this.wake(model);
+  }
+
+  /**
+   * Resolves once the model has a default to serve (at once if it has one); `abort` gives up
+   * and resolves too (a stopping scorer).
+   */
+  whenServing(model: string, abort?: AbortSignal): Promise<void> {
+    if (this.defaultVersion(model) !== null || abort?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      let waiters = this.waiters.get(model);
+      if (!waiters) this.waiters.set(model, (waiters = new Set()));
+      const done = (): void => {
+        waiters.delete(done);
+        abort?.removeEventListener('abort', done);
+        resolve();
+      };
+      waiters.add(done);
+      abort?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private wake(model: string): void {
+    if (this.defaultVersion(model) === null) return;
+    for (const done of [...(this.waiters.get(model) ?? [])]) done();
   }
 
   private refreshDefault(entry: ModelEntry): void {
