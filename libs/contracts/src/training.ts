@@ -44,9 +44,31 @@ export const roleConfigSchema = z.strictObject({
 });
 export type RoleConfig = z.infer<typeof roleConfigSchema>;
 
-/** role -> am, on Subjects.jobReports(jobId). Events; the AM never blocks a role on them. */
+/**
+ * role -> am, on Subjects.jobReports(jobId). Events; the AM never blocks a role on them. Roles
+ * send them as requests: any reply means the AM handled the report (its Nest handler answers once
+ * done); without one (AM gone, NATS down) the role keeps it and re-sends it, in order, so the AM
+ * must take a re-sent report idempotently (the token and the report's own keys identify it).
+ */
 export const roleReportSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('started'), token: fencingTokenSchema }),
+  z.strictObject({
+    type: z.literal('started'),
+    token: fencingTokenSchema,
+    /**
+     * A ps shard that restored a checkpoint: which one, where it stands, and (async replacement)
+     * how many of its updates since the checkpoint were lost, counted from the surviving shards'
+     * positions (a push in flight at that moment, re-sent and applied, counts: at most one per
+     * worker too many); null when no other shard could tell.
+     */
+    restored: z
+      .strictObject({
+        from: z.string().max(512),
+        step: z.number().int().min(0),
+        updateCount: z.number().int().min(0),
+        lostUpdates: z.number().int().min(0).nullable(),
+      })
+      .optional(),
+  }),
   z.strictObject({
     type: z.literal('progress'),
     token: fencingTokenSchema,
@@ -130,6 +152,14 @@ export const psHeaderSchema = z.strictObject({
   heldMs: z.number().min(0).max(86_400_000).optional(),
   /** Push requests: answer with the shard's parameters (this chunk's range) once the push is applied, sparing the next pull. */
   withParams: z.boolean().optional(),
+  /** Pull requests: answer the header alone with `positions` instead of the values. Any role of the job may ask. */
+  positionsOnly: z.boolean().optional(),
+  /**
+   * Replies to `positionsOnly`: per worker index, the next step the shard expects from it (every
+   * push before it acknowledged): where a replacement worker resumes. A push of an earlier step
+   * is a re-send: answered again, never applied twice.
+   */
+  positions: z.array(z.number().int().min(0)).max(10_000).optional(),
 });
 export type PsHeader = z.infer<typeof psHeaderSchema>;
 
