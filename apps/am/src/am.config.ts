@@ -1,10 +1,20 @@
 import { baseEnvSchema, databaseEnvSchema, loadConfig, portSchema } from '@dln/platform';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 const millis = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const amEnvSchema = baseEnvSchema.extend(databaseEnvSchema.shape).extend({
   PORT: portSchema.default(3000),
+  /** This AM's name in the lease and in 503 answers (default hostname-pid). */
+  AM_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, { message: 'must be 1-128 of A-Z a-z 0-9 . _ : -' })
+    .default(() => `${hostname()}-${process.pid}`),
+  /** Lease length with PostgreSQL (a standby takes over this long after the active stops renewing). */
+  AM_LEASE_MS: millis(300, 600_000).default(5_000),
+  /** Where clients reach this AM's REST API; a standby names it in its 503 answers. */
+  AM_ADVERTISED_URL: z.string().url({ message: 'must be a URL' }).optional(),
   /** Nodes heartbeat this often (they are told in the registration ack). */
   HEARTBEAT_INTERVAL_MS: millis(50, 60_000).default(1000),
   /** A node is LOST after this many missed heartbeats. */
@@ -25,6 +35,14 @@ export const amEnvSchema = baseEnvSchema.extend(databaseEnvSchema.shape).extend(
   ROLE_STOP_GRACE_MS: millis(0, 600_000).default(10_000),
   /** How long a finished worker 0's export report may take to arrive. */
   EXPORT_GRACE_MS: millis(0, 600_000).default(5_000),
+  /** Stop commands to a live node are tried this many times before the orphan sweep takes over. */
+  ROLE_STOP_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  /** Base wait between stop attempts (times the attempt number). */
+  ROLE_STOP_RETRY_MS: millis(10, 60_000).default(500),
+  /** A process no active job wants is stopped once its node has reported it this long. */
+  ORPHAN_ROLE_GRACE_MS: millis(0, 600_000).default(5_000),
+  /** A live role missing from its node's heartbeats this long is lost (the node restarted without it). */
+  ROLE_MISSING_GRACE_MS: millis(100, 600_000).default(3_000),
 });
 export type AmConfig = z.infer<typeof amEnvSchema>;
 

@@ -61,3 +61,27 @@ describe('placeRoles', () => {
     ).toThrow(/free slots/);
   });
 });
+
+describe('placeRoles for a replacement', () => {
+  it("takes the predecessor's node when it has a free slot, the usual order otherwise", () => {
+    const capacity: NodeCapacity[] = [
+      { nodeId: 'w1', kind: 'worker', free: 3 },
+      { nodeId: 'w2', kind: 'worker', free: 1 },
+    ];
+    const replacement = { role: 'worker-1', kind: 'worker' as const, preferNode: 'w2' };
+    expect(placeRoles([replacement], capacity)).toEqual({
+      placed: true,
+      assignments: [{ role: 'worker-1', nodeId: 'w2' }],
+    });
+    expect(placeRoles([{ ...replacement, preferNode: 'w9' }], capacity)).toEqual({
+      placed: true,
+      assignments: [{ role: 'worker-1', nodeId: 'w1' }],
+    });
+    expect(
+      placeRoles(
+        [replacement],
+        [...capacity.slice(0, 1), { nodeId: 'w2', kind: 'worker', free: 0 }],
+      ),
+    ).toEqual({ placed: true, assignments: [{ role: 'worker-1', nodeId: 'w1' }] });
+  });
+});

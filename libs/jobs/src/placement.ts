@@ -11,6 +11,8 @@ export interface NodeCapacity {
 export interface RoleToPlace {
   role: string;
   kind: RoleKind;
+  /** The node a replacement's predecessor ran on: taken first when it has a free slot. */
+  preferNode?: string | null;
 }
 
 export type PlacementResult =
@@ -24,7 +26,7 @@ const NODE_KIND_OF: Record<RoleKind, NodeKind> = {
 
 /**
  * Places ps roles on parameter-server nodes and workers on worker nodes. Each role goes to the
- * node of its kind with the most free slots left (ties: the node with fewer roles of this job,
+ * node of its kind with the most free slots left (a replacement: its predecessor's node first; ties: the node with fewer roles of this job,
  * then node id), so a job spreads over the nodes instead of filling the first one. Deterministic
  * for the same inputs; all or nothing: when one role cannot be placed, none is, and the reason
  * says what is missing.
@@ -61,6 +63,7 @@ export function placeRoles(
       .filter((node) => node.kind === NODE_KIND_OF[role.kind] && (free.get(node.nodeId) ?? 0) > 0)
       .sort(
         (a, b) =>
+          Number(b.nodeId === role.preferNode) - Number(a.nodeId === role.preferNode) ||
           (free.get(b.nodeId) ?? 0) - (free.get(a.nodeId) ?? 0) ||
           (used.get(a.nodeId) ?? 0) - (used.get(b.nodeId) ?? 0) ||
           (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0),

@@ -1,4 +1,12 @@
-import { ConflictError, JobState, JobView, RoleState } from '@dln/contracts';
+import {
+  ConflictError,
+  DlnError,
+  ErrorCode,
+  JobState,
+  JobView,
+  NodeStatus,
+  RoleState,
+} from '@dln/contracts';
 import { isLiveRole, retireRole, RoleRecord, tokenOf, transitionJob } from '@dln/jobs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { NodeCommander } from '../nodes/node-commander';
@@ -53,28 +61,45 @@ export class JobControl {
     return stops;
   }
 
-  /** Stops role processes; a node that does not answer gets its slot released anyway. */
+  /**
+   * Stops role processes, retrying while the node is ALIVE and has not acknowledged (a node that
+   * says the role is not there has acknowledged). A node that never answers gets the slot
+   * released anyway; should the process still run, its heartbeats show it and the orphan sweep
+   * (JobScheduler) stops it.
+   */
   async stop(stops: readonly RoleToStop[], reason: string): Promise<void> {
-    await Promise.all(
-      stops.map(async ({ jobId, role, nodeId }) => {
-        const token = tokenOf(jobId, role);
-        try {
-          await this.commander.stop(nodeId, {
-            token,
-            graceMs: this.settings.stopGraceMs,
-            reason: reason.slice(0, 500),
-          });
-        } catch (error) {
+    await Promise.all(stops.map((stop) => this.stopOne(stop, reason)));
+  }
+
+  private async stopOne({ jobId, role, nodeId }: RoleToStop, reason: string): Promise<void> {
+    const token = tokenOf(jobId, role);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.commander.stop(nodeId, {
+          token,
+          graceMs: this.settings.stopGraceMs,
+          reason: reason.slice(0, 500),
+        });
+        return;
+      } catch (error) {
+        const gone = error instanceof DlnError && error.code === ErrorCode.NotFound;
+        const node = this.registry.nodes.get(nodeId);
+        const retry =
+          !gone && node?.status === NodeStatus.Alive && attempt < this.settings.stopAttempts;
+        if (!retry) {
           this.registry.nodes.release(nodeId, token);
-          this.logger.warn({
-            msg: 'could not stop a role',
-            ...token,
-            nodeId,
-            error: String(error),
-          });
+          if (!gone)
+            this.logger.warn({
+              msg: 'could not stop a role',
+              ...token,
+              nodeId,
+              error: String(error),
+            });
+          return;
         }
-      }),
-    );
+        await new Promise((resolve) => setTimeout(resolve, this.settings.stopRetryMs * attempt));
+      }
+    }
   }
 
   /** Stops in the background (callers that must not wait, such as NATS handlers). */

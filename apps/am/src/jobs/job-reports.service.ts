@@ -1,5 +1,4 @@
 import {
-  compareFencing,
   DlnError,
   EpochGateReply,
   EpochGateRequest,
@@ -14,16 +13,18 @@ import {
 } from '@dln/contracts';
 import {
   isLiveRole,
+  matchIncarnation,
   promotionPolicyOf,
   RoleKind,
   RoleRecord,
-  tokenOf,
+  transitionJob,
   transitionRole,
 } from '@dln/jobs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { NodeRegistryService } from '../nodes/node-registry.service';
 import { ActiveJob } from './active-job';
 import { CheckpointReports } from './checkpoint-reports';
+import { FailoverService } from './failover.service';
 import { JobControl, RoleToStop } from './job-control.service';
 import { JobLedger } from './job-ledger';
 import { JOBS_SETTINGS } from './jobs.tokens';
@@ -47,10 +48,12 @@ export class JobReports {
     private readonly models: ModelRegistryService,
     private readonly checkpoints: CheckpointReports,
     private readonly registry: NodeRegistryService,
+    private readonly failover: FailoverService,
     @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
   ) {
     // In the constructor: exits can arrive before the init hooks run (they wait for the reload).
     this.registry.onRoleExit((report) => this.roleExited(report));
+    this.registry.onRolesLost((nodeId, tokens, reason) => this.rolesLost(nodeId, tokens, reason));
   }
 
   async report(report: RoleReport): Promise<void> {
@@ -98,7 +101,7 @@ export class JobReports {
     const now = this.ledger.now();
     switch (report.type) {
       case 'started':
-        if (role.state === RoleState.Assigned) this.move(job, role, RoleState.Running, null);
+        this.markRunning(job, role);
         return [];
       case 'progress': {
         if (role.kind !== RoleKind.Worker) return [];
@@ -144,7 +147,7 @@ export class JobReports {
       case 'finished':
         return this.finished(job, role, 'finished');
       case 'failed':
-        return this.failRole(job, role, RoleState.Failed, report.reason);
+        return this.failRole(job, role, RoleState.Failed, report.reason, report.retryable);
     }
   }
 
@@ -194,9 +197,9 @@ export class JobReports {
   /**
    * A role says it is done (report or clean exit). A worker is done only after the gate's final
    * verdict, and a ps only when the AM stops it: anything earlier means it was cut short (its
-   * node stopped it), which fails the job for now.
+   * node stopped it): it is lost, and failover replaces it.
    */
-  private finished(job: ActiveJob, role: RoleRecord, how: string): Outcome {
+  private async finished(job: ActiveJob, role: RoleRecord, how: string): Promise<Outcome> {
     if (!isLiveRole(role)) return [];
     if (role.kind === RoleKind.Ps || !job.gate.stopVerdict()) {
       return this.failRole(job, role, RoleState.Lost, `ended before the job finished (${how})`);
@@ -209,24 +212,36 @@ export class JobReports {
 
   /** Every worker done and the export recorded: stop the ps roles, SUCCEEDED. */
   private maybeComplete(job: ActiveJob): Outcome {
-    if (job.state !== JobState.Running) return [];
+    if (job.state !== JobState.Running && job.state !== JobState.Recovering) return [];
     const workers = job.current().filter((role) => role.kind === RoleKind.Worker);
     if (!workers.every((role) => role.state === RoleState.Done)) return [];
     if (job.modelVersion !== null) {
+      // A ps being replaced when the last worker finished has nothing left to serve.
+      if (job.state === JobState.Recovering)
+        job.record(
+          transitionJob(job, JobState.Running, 'every worker finished', this.ledger.now()),
+        );
       return this.control.end(
         job,
         JobState.Succeeded,
         `model ${job.spec.output.model} version ${job.modelVersion}`,
       );
     }
-    // The export report may still be on its way (it travels apart from the exit).
-    setTimeout(() => void this.exportOverdue(job.id), this.settings.exportGraceMs).unref();
+    // The export report may still be on its way (it travels apart from the exit). The deadline
+    // is persisted, so an AM restart in between still fails the job (JobScheduler checks it).
+    job.failover.exportDeadline ??= this.ledger.now() + this.settings.exportGraceMs;
+    job.dirtyRow = true;
     return [];
   }
 
-  private async exportOverdue(jobId: string): Promise<void> {
+  /** Fails a job whose export did not arrive by its deadline (the scheduler's pass calls this). */
+  async exportOverdue(jobId: string): Promise<void> {
     const result = await this.ledger.withJob(jobId, (job) => {
-      if (job.state !== JobState.Running || job.modelVersion !== null) return [];
+      const deadline = job.failover.exportDeadline;
+      if (deadline === null || this.ledger.now() < deadline) return [];
+      job.failover.exportDeadline = null;
+      job.dirtyRow = true;
+      if (job.modelVersion !== null) return [];
       const workers = job.current().filter((role) => role.kind === RoleKind.Worker);
       if (!workers.every((role) => role.state === RoleState.Done)) return [];
       return this.control.end(
@@ -236,6 +251,32 @@ export class JobReports {
       );
     });
     if (result) this.control.stopLater(result.value, 'job failed');
+  }
+
+  /** A node restarted (new incarnation): the roles its previous process ran are gone. */
+  private async rolesLost(
+    nodeId: string,
+    tokens: readonly FencingToken[],
+    reason: string,
+  ): Promise<void> {
+    for (const token of tokens) {
+      const result = await this.ledger.withJob(token.jobId, (job) => {
+        const role = this.currentRole(job, token);
+        if (!role || !isLiveRole(role) || role.nodeId !== nodeId) return [];
+        return this.failRole(job, role, RoleState.Lost, reason);
+      });
+      if (result) this.control.stopLater(result.value, result.job.reason ?? 'job failed');
+    }
+  }
+
+  /** A live role found lost by the scheduler (node LOST, missing from its heartbeats). */
+  async roleLost(jobId: string, role: RoleRecord, reason: string): Promise<void> {
+    const result = await this.ledger.withJob(jobId, (job) => {
+      const current = this.currentRole(job, { jobId, ...role });
+      if (!current || !isLiveRole(current) || current.nodeId !== role.nodeId) return [];
+      return this.failRole(job, current, RoleState.Lost, reason);
+    });
+    if (result) await this.control.stop(result.value, result.job.reason ?? 'failover');
   }
 
   /** A role process ended (its node's report). */
@@ -262,21 +303,24 @@ export class JobReports {
     if (result) this.control.stopLater(result.value, result.job.reason ?? 'job failed');
   }
 
-  /** A failed or lost role fails the job for now (failover, issue 4, will replace the role). */
-  private failRole(job: ActiveJob, role: RoleRecord, to: RoleState, reason: string): Outcome {
-    if (!isLiveRole(role)) return [];
-    this.move(job, role, to, reason);
-    if (role.nodeId !== null) this.registry.nodes.release(role.nodeId, tokenOf(job.id, role));
-    if (job.final) return [];
-    return this.control.end(
-      job,
-      JobState.Failed,
-      `${role.role} ${to === RoleState.Lost ? 'lost' : 'failed'}: ${reason}`,
-    );
+  /**
+   * A failed or lost role: replaced, the job rolled back, or the job failed, as its failover
+   * policy says (a failure that is not retryable fails it at once).
+   */
+  private failRole(
+    job: ActiveJob,
+    role: RoleRecord,
+    to: typeof RoleState.Failed | typeof RoleState.Lost,
+    reason: string,
+    retryable = true,
+  ): Promise<Outcome> {
+    if (!isLiveRole(role) || job.final) return Promise.resolve([]);
+    return this.failover.roleFailed(job, role, { to, reason, retryable });
   }
 
   private markRunning(job: ActiveJob, role: RoleRecord): void {
     if (role.state === RoleState.Assigned) this.move(job, role, RoleState.Running, null);
+    this.failover.maybeRecovered(job);
   }
 
   private move(job: ActiveJob, role: RoleRecord, to: RoleState, reason: string | null): void {
@@ -286,20 +330,17 @@ export class JobReports {
 
   /** The role's current incarnation when the token is its own; undefined (and logged) otherwise. */
   private currentRole(job: ActiveJob, token: FencingToken): RoleRecord | undefined {
-    const role = job.current().find((candidate) => candidate.role === token.role);
-    if (!role) {
+    const match = matchIncarnation(job.id, job.roles, token);
+    if (match.verdict === 'current') return match.role;
+    if (match.verdict === 'unknown') {
       this.logger.warn({ msg: 'message from an unknown role', ...token });
-      return undefined;
-    }
-    const verdict = compareFencing(tokenOf(job.id, role), token);
-    if (verdict !== 'current') {
-      this.logger.warn({
-        msg: `ignored a ${verdict} incarnation`,
+    } else {
+      this.logger.debug({
+        msg: `ignored a ${match.verdict} incarnation`,
         ...token,
-        current: { generation: role.generation, attempt: role.attempt },
+        current: { generation: match.current.generation, attempt: match.current.attempt },
       });
-      return undefined;
     }
-    return role;
+    return undefined;
   }
 }

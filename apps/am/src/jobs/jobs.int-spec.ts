@@ -551,11 +551,15 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     );
   });
 
-  it('fails a job whose worker finishes before the last epoch', async () => {
-    const created = await submitRunning(spec({ name: 'cut-short' }));
+  it('fails a job whose worker finishes before the last epoch when no restart is allowed', async () => {
+    const created = await submitRunning(
+      spec({ name: 'cut-short', failover: { maxAttempts: 0 } }),
+    );
     fakeRole(created.id, 'worker-0').report({ type: 'finished' });
     const failed = await untilState(created.id, 'FAILED');
-    expect(failed.reason).toBe('worker-0 lost: ended before the job finished (finished)');
+    expect(failed.reason).toBe(
+      'worker-0 lost: ended before the job finished (finished) (attempts exhausted: worker-0 failed 1 time(s), failover.maxAttempts is 0)',
+    );
   });
 
   it('prepares the examples when only a pipeline name is given and records the version', async () => {
@@ -611,12 +615,14 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     await http().get('/v1/jobs/Bad.Id').expect(400);
   });
 
-  it('fails a running job whose node is lost (until failover replaces the role)', async () => {
-    const created = await submitRunning(spec({ name: 'node-lost' }));
+  it('fails a running job whose node is lost when no restart is allowed', async () => {
+    const created = await submitRunning(spec({ name: 'node-lost', failover: { maxAttempts: 0 } }));
     const victim = nodeOf({ jobId: created.id, role: 'worker-0' });
     victim.silence();
     const failed = await untilState(created.id, 'FAILED', 10_000);
-    expect(failed.reason).toBe(`worker-0 lost: node ${victim.nodeId} is lost`);
+    expect(failed.reason).toMatch(
+      new RegExp(`^worker-0 lost: node ${victim.nodeId} is lost \\(attempts exhausted`),
+    );
     expect(failed.roles.find((r) => r.role === 'worker-0')?.state).toBe('LOST');
   });
 });

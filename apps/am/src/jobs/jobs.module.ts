@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { CheckpointReports } from './checkpoint-reports';
 import { CheckpointStore } from './checkpoint-store';
+import { FailoverService } from './failover.service';
 import { FeatureClient } from './feature-client';
 import { JobControl } from './job-control.service';
 import { JobLedger } from './job-ledger';
@@ -37,6 +38,7 @@ export class JobsModule {
         FeatureClient,
         CheckpointStore,
         CheckpointReports,
+        FailoverService,
         ModelRegistryService,
         JobSubmission,
         JobReports,

@@ -19,6 +19,17 @@ export interface JobsSettings {
   stopGraceMs: number;
   /** How long a finished worker 0 may take for its export report to arrive. */
   exportGraceMs: number;
+  /** Stop commands to an ALIVE node are tried this often before the orphan sweep takes over. */
+  stopAttempts: number;
+  /** Base wait between stop attempts (times the attempt number). */
+  stopRetryMs: number;
+  /**
+   * A process a node reports that no active job wants (final job, superseded incarnation) is
+   * stopped once it has been reported that long (it may be finishing by itself).
+   */
+  orphanGraceMs: number;
+  /** A live role its node's heartbeats have not listed for this long is lost. */
+  roleMissingGraceMs: number;
   clock?: Clock;
 }
 

@@ -1,5 +1,6 @@
 import { NodeEvent, NodeRecord, NodeRegistry, systemClock } from '@dln/cluster';
 import {
+  FencingToken,
   NodeDetail,
   NodeHeartbeat,
   NodeHeartbeatReply,
@@ -19,6 +20,12 @@ import { NODE_REGISTRY_SETTINGS, NodeRegistrySettings } from './nodes.tokens';
 const HEARTBEAT_FLUSH_MS = 5_000;
 
 export type RoleExitListener = (report: RoleExitReport) => void | Promise<void>;
+/** Roles a node no longer runs without an exit report (the node process restarted). */
+export type RolesLostListener = (
+  nodeId: string,
+  tokens: readonly FencingToken[],
+  reason: string,
+) => void | Promise<void>;
 
 /**
  * The AM's node registry: the pure NodeRegistry kept in memory, every registration and status
@@ -32,6 +39,7 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   private readonly store: NodeStore;
   private readonly dirty = new Set<string>();
   private readonly roleExitListeners: RoleExitListener[] = [];
+  private readonly rolesLostListeners: RolesLostListener[] = [];
   private writes: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastFlush = 0;
@@ -76,6 +84,10 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
     this.roleExitListeners.push(listener);
   }
 
+  onRolesLost(listener: RolesLostListener): void {
+    this.rolesLostListeners.push(listener);
+  }
+
   async register(registration: NodeRegistration): Promise<NodeRegistrationAck> {
     await this.loaded;
     const result = this.registry.register(registration);
@@ -86,6 +98,14 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
         nodeId: registration.nodeId,
         roles: result.lostRoles.length,
       });
+      const tokens = result.lostRoles.map((role) => role.token);
+      const reason = `node ${registration.nodeId} restarted (incarnation ${registration.incarnation}); its role processes are gone`;
+      // Not awaited: the node's registration must not wait for the jobs' failover.
+      for (const listener of this.rolesLostListeners)
+        void Promise.resolve(listener(registration.nodeId, tokens, reason)).catch(
+          (error: unknown) =>
+            this.logger.error({ msg: 'roles-lost listener failed', error: String(error) }),
+        );
     }
     this.dirty.delete(registration.nodeId);
     await this.persist([registration.nodeId], result.events);
