@@ -152,7 +152,9 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
   private async onAnnouncement(announcement: ModelAnnouncement): Promise<void> {
     this.logger.log({ msg: 'model announced', ...announcement });
     try {
-      await this.apply(announcement.model, await this.catalogue(announcement.model));
+      // Asked inside the model's queue: a reply to an earlier announcement can never be applied
+      // after a later one's (promote then pin in quick succession must end pinned).
+      await this.apply(announcement.model, () => this.catalogue(announcement.model));
     } catch (error) {
       this.logger.error(
         `could not follow the announcement of ${announcement.model} v${announcement.version}: ${String(error)}`,
@@ -161,9 +163,14 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
   }
 
   /** One model's changes run one after another. */
-  private apply(model: string, versions: ModelVersion[]): Promise<void> {
+  private apply(
+    model: string,
+    versions: ModelVersion[] | (() => Promise<ModelVersion[]>),
+  ): Promise<void> {
     const previous = this.perModel.get(model) ?? Promise.resolve();
-    const next = previous.then(() => this.sync(model, versions));
+    const next = previous.then(async () =>
+      this.sync(model, typeof versions === 'function' ? await versions() : versions),
+    );
     this.perModel.set(
       model,
       next.catch(() => undefined),

@@ -20,6 +20,22 @@ export const predictionEnvSchema = baseEnvSchema.extend({
   KEEP_VERSIONS: positive(2, 64),
   /** Wait between catalogue requests while the AM does not answer. */
   CATALOGUE_RETRY_MS: positive(1000, 60_000),
+  /** Prediction topics: records per model call (records are pulled and scored in batches). */
+  SCORER_BATCH: positive(256, 4096),
+  /** Batches one scorer scores and publishes at once on this instance. */
+  SCORER_BATCHES_IN_FLIGHT: positive(4, 64),
+  /** A delivered raw record not acknowledged within this time goes to another instance. */
+  SCORER_ACK_WAIT_MS: positive(30_000, 3_600_000),
+  /** Raw records delivered and not yet acknowledged, per scorer consumer, across instances. */
+  SCORER_MAX_ACK_PENDING: positive(4096, 1_000_000),
+  /** Wait before a record is redelivered when no version could score it. */
+  SCORER_RETRY_MS: positive(1000, 60_000),
+  /** Predictions streams: limits retention (age, bytes; 0 bytes: unlimited) and replicas. */
+  PREDICTIONS_MAX_AGE_S: positive(7 * 86_400, 366 * 86_400),
+  PREDICTIONS_MAX_BYTES: z.coerce.number().int().min(0).default(0),
+  PREDICTIONS_REPLICAS: positive(1, 5),
+  /** De-duplication horizon of a predictions stream (one score per record within it). */
+  PREDICTIONS_DUPLICATE_WINDOW_S: positive(600, 7 * 86_400),
   /** TensorFlow.js backend; default: the fastest present. */
   TFJS_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
 });

@@ -12,8 +12,11 @@ import {
 import { ModelCatalogueService } from './model-catalogue.service';
 import type { PredictionConfig } from './prediction.config';
 import { PredictionController } from './prediction.controller';
-import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
+import { PARSE_POOL, PREDICTION_CONFIG, SCORING_METRICS } from './prediction.tokens';
 import { registerServingMetrics } from './serving.metrics';
+import { ScorersController } from './scoring/scorers.controller';
+import { ScorersService } from './scoring/scorers.service';
+import { registerScoringMetrics } from './scoring/scoring.metrics';
 
 /** Stops the parse workers with the app. */
 class PoolCloser implements OnApplicationShutdown {
@@ -30,7 +33,7 @@ export class PredictionModule {
     return {
       module: PredictionModule,
       imports: [PlatformModule.forRoot({ service: 'prediction', config })],
-      controllers: [PredictionController],
+      controllers: [PredictionController, ScorersController],
       providers: [
         { provide: PREDICTION_CONFIG, useValue: config },
         {
@@ -63,6 +66,13 @@ export class PredictionModule {
           },
         },
         ModelCatalogueService,
+        ScorersService,
+        {
+          provide: SCORING_METRICS,
+          inject: [MetricsService, ScorersService],
+          useFactory: (metrics: MetricsService, scorers: ScorersService) =>
+            registerScoringMetrics(metrics, scorers),
+        },
         PoolCloser,
       ],
     };

@@ -1,3 +1,4 @@
 /** DI tokens of the prediction service. */
 export const PREDICTION_CONFIG = Symbol('PREDICTION_CONFIG');
 export const PARSE_POOL = Symbol('PARSE_POOL');
+export const SCORING_METRICS = Symbol('SCORING_METRICS');

@@ -3,3 +3,4 @@ export * from './wait';
 export * from './nats-server';
 export * from './nats-cleanup';
 export * from './service-process';
+export * from './prediction-topics';
