@@ -15,3 +15,4 @@ export * from './streaming';
 export * from './am-lease';
 export * from './failover';
 export * from './scoring';
+export * from './stream-jobs';

@@ -3,6 +3,7 @@ import { FAILOVER_DEFAULTS, failoverSpecSchema } from './failover';
 import { fencingTokenSchema } from './fencing';
 import { modelSpecSchema, trainingSettingsSchema, EarlyStoppingMetric } from './models';
 import { resourceName } from './names';
+import { streamJobSettingsSchema } from './stream-jobs';
 import { JobState, RoleState } from './state-machines';
 
 export const JOB_LIMITS = { maxWorkers: 64, maxPs: 16, maxSchedulingSeconds: 86_400 } as const;
@@ -19,10 +20,11 @@ export const promotionPolicySchema = z.strictObject({
   margin: z.number().min(0).max(1e6).default(0.01),
 });
 
-/** `POST /v1/jobs`. */
-export const jobSpecSchema = z.strictObject({
+/** The fields of a job spec (JobSpec is this object with the mode rules of `jobSpecSchema`). */
+const jobSpecObject = z.strictObject({
   name: resourceName,
-  mode: z.literal('batch').default('batch'),
+  /** `batch`: epochs over a materialized version; `stream`: a stream pipeline, until cancelled (stream-jobs.ts). */
+  mode: z.enum(['batch', 'stream']).default('batch'),
   examples: jobExamplesSchema,
   model: modelSpecSchema,
   training: trainingSettingsSchema,
@@ -32,13 +34,85 @@ export const jobSpecSchema = z.strictObject({
   }),
   output: z.strictObject({ model: resourceName, promotion: promotionPolicySchema.optional() }),
   scheduling: z
-    .strictObject({ timeoutSeconds: z.number().int().min(1).max(JOB_LIMITS.maxSchedulingSeconds).default(300) })
+    .strictObject({
+      timeoutSeconds: z.number().int().min(1).max(JOB_LIMITS.maxSchedulingSeconds).default(300),
+    })
     .default({ timeoutSeconds: 300 }),
   /** What happens when a role is lost or fails (see failover.ts). */
   failover: failoverSpecSchema.default({ ...FAILOVER_DEFAULTS }),
+  /** Stream mode only: exports, versions kept, the progressive window. */
+  stream: streamJobSettingsSchema.optional(),
 });
+
+/**
+ * A stream job runs until cancelled: its `training` takes no `epochs` (stored as 1, unused) and
+ * no early stopping, its updates are asynchronous (the default there), it reads a stream
+ * pipeline (`examples: {pipeline}`, no version) and needs `stream` settings.
+ */
+function streamDefaults(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    (value as { mode?: unknown }).mode !== 'stream'
+  )
+    return value;
+  const spec = value as Record<string, unknown>;
+  const training = spec['training'];
+  if (typeof training !== 'object' || training === null) return value;
+  const settings = training as Record<string, unknown>;
+  if ('epochs' in settings)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['training', 'epochs'],
+      message: 'a stream job runs until cancelled: no epochs',
+    });
+  return { ...spec, training: { updateMode: 'async', ...settings, epochs: 1 } };
+}
+
+/** `POST /v1/jobs`. */
+export const jobSpecSchema = z.preprocess(
+  streamDefaults,
+  jobSpecObject.superRefine((spec, ctx) => {
+    if (spec.mode !== 'stream') {
+      if (spec.stream)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['stream'],
+          message: 'only a stream job takes stream settings',
+        });
+      return;
+    }
+    if (!spec.stream)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stream'],
+        message: 'a stream job needs stream settings (exportEvery)',
+      });
+    if (spec.training.updateMode !== 'async')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['training', 'updateMode'],
+        message: 'a stream job updates asynchronously',
+      });
+    if (spec.training.earlyStopping)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['training', 'earlyStopping'],
+        message: 'a stream job has no epochs to stop early',
+      });
+    if ('version' in spec.examples)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['examples', 'version'],
+        message: 'a stream job reads a stream pipeline, not a materialized version',
+      });
+  }),
+);
 export type JobSpec = z.infer<typeof jobSpecSchema>;
-export type JobSpecInput = z.input<typeof jobSpecSchema>;
+/** What a client sends: a stream job leaves `training.epochs` out. */
+export type JobSpecInput = Omit<z.input<typeof jobSpecObject>, 'training'> & {
+  training: Omit<z.input<typeof trainingSettingsSchema>, 'epochs'> & { epochs?: number };
+};
 
 /** Evaluation on the validation split; absent metrics do not apply to the label kind. */
 export const evaluationMetricsSchema = z.strictObject({
@@ -76,11 +150,13 @@ export const jobViewSchema = z.object({
   state: z.enum(Object.values(JobState) as [JobState, ...JobState[]]),
   reason: z.string().nullable(),
   generation: z.number().int().min(0),
-  spec: jobSpecSchema,
+  spec: jobSpecObject,
   pipelineVersion: z.number().int().positive().nullable(),
   roles: z.array(roleViewSchema),
   progress: jobProgressSchema,
-  validation: z.array(z.object({ epoch: z.number().int().min(0), metrics: evaluationMetricsSchema })),
+  validation: z.array(
+    z.object({ epoch: z.number().int().min(0), metrics: evaluationMetricsSchema }),
+  ),
   modelVersion: z.number().int().positive().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -92,7 +168,15 @@ export const jobEventSchema = z.object({
   jobId: resourceName,
   seq: z.number().int().min(0),
   at: z.string(),
-  type: z.enum(['job-state', 'role-state', 'progress', 'evaluation', 'checkpoint', 'model-version', 'info']),
+  type: z.enum([
+    'job-state',
+    'role-state',
+    'progress',
+    'evaluation',
+    'checkpoint',
+    'model-version',
+    'info',
+  ]),
   from: z.string().nullable(),
   to: z.string().nullable(),
   role: z.string().nullable(),

@@ -5,6 +5,7 @@ import { fencingTokenSchema } from './fencing';
 import { outputSchemaSchema } from './examples';
 import { modelSpecSchema, parameterLayoutSchema, trainingSettingsSchema } from './models';
 import { resourceName } from './names';
+import { sequenceRangesSchema, streamRoleSettingsSchema } from './stream-jobs';
 
 /** Role entry modules the nodes ship (AssignRoleCommand.entry). */
 export const RoleEntry = { Worker: 'worker-role', ParameterServer: 'ps-role' } as const;
@@ -41,6 +42,11 @@ export const roleConfigSchema = z.strictObject({
   /** Worker replacements: the predecessor's last position the AM saw; null otherwise. */
   resume: resumePositionSchema.nullable().default(null),
   outputModel: resourceName,
+  /**
+   * Stream jobs (stream-jobs.ts): the pipeline and the job's consumer; `examples` then names the
+   * pipeline and the snapshot version the job started from (counts 0).
+   */
+  stream: streamRoleSettingsSchema.optional(),
 });
 export type RoleConfig = z.infer<typeof roleConfigSchema>;
 
@@ -102,6 +108,16 @@ export const roleReportSchema = z.discriminatedUnion('type', [
     trainExamples: z.number().int().min(0),
     /** false when any weight or metric is NaN/infinite (JSON cannot carry them): never catalogued. */
     finite: z.boolean(),
+    /**
+     * Stream jobs export many times: the worker's step at the export (with the token, the
+     * export's identity) and the stream snapshot version the artifact pins.
+     */
+    stream: z
+      .strictObject({
+        step: z.number().int().min(0),
+        pipelineVersion: z.number().int().positive(),
+      })
+      .optional(),
   }),
   z.strictObject({ type: z.literal('finished'), token: fencingTokenSchema }),
   z.strictObject({
@@ -160,6 +176,14 @@ export const psHeaderSchema = z.strictObject({
    * is a re-send: answered again, never applied twice.
    */
   positions: z.array(z.number().int().min(0)).max(10_000).optional(),
+  /**
+   * Stream pushes: the stream sequences of the batch (its id). A shard applies a batch none of
+   * whose sequences it applied yet, answers one it applied whole with `duplicate` and applies
+   * nothing, and refuses one it applied in part (CONFLICT).
+   */
+  batch: sequenceRangesSchema.optional(),
+  /** Replies to a stream push: the batch was applied before, nothing was applied now. */
+  duplicate: z.boolean().optional(),
 });
 export type PsHeader = z.infer<typeof psHeaderSchema>;
 
