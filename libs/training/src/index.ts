@@ -9,3 +9,7 @@ export * from './model-setup';
 export * from './worker-loop';
 export * from './local-cluster';
 export * from './synthetic';
+export * from './stream-batches';
+export * from './progressive-window';
+export * from './stream-source';
+export * from './stream-worker-loop';

@@ -1,4 +1,4 @@
-import { RoleReport } from '@dln/contracts';
+import { RoleReport, SequenceRanges } from '@dln/contracts';
 import { PushAck } from './ps-shard';
 
 /**
@@ -10,7 +10,8 @@ export interface ShardClient {
   /**
    * `gradient` is null when `count` is 0 (a worker out of data in sync mode). With `withParams`
    * (and examples) the reply also carries the shard's values once the push is applied: exactly
-   * what a pull of the acknowledged step returns, one round trip fewer.
+   * what a pull of the acknowledged step returns, one round trip fewer. `batch` (stream jobs)
+   * names the stream sequences of the examples: a shard applies a batch once (PsHeader.batch).
    */
   push(
     shard: number,
@@ -18,11 +19,16 @@ export interface ShardClient {
     count: number,
     gradient: Float32Array | null,
     withParams?: boolean,
+    batch?: SequenceRanges,
   ): Promise<PushReply>;
 }
 
 /** A push's acknowledgement, with the shard's values when they were asked for. */
-export type PushReply = PushAck & { params?: Float32Array };
+export type PushReply = PushAck & {
+  params?: Float32Array;
+  /** Stream pushes: the shard had applied this batch before and applied nothing now. */
+  duplicate?: boolean;
+};
 
 /** The AM's epoch gate: resolves once the AM lets the workers go on (true) or stop (false). */
 export interface EpochGate {
