@@ -62,9 +62,9 @@ export const roleReportSchema = z.discriminatedUnion('type', [
     token: fencingTokenSchema,
     /**
      * A ps shard that restored a checkpoint: which one, where it stands, and (async replacement)
-     * how many of its updates since the checkpoint were lost, counted from the surviving shards'
-     * positions (a push in flight at that moment, re-sent and applied, counts: at most one per
-     * worker too many); null when no other shard could tell.
+     * how many of its updates since the checkpoint were lost: the updates a surviving shard took
+     * since the same checkpoint (every push goes to every shard; a push in flight at that moment,
+     * re-sent and applied, counts: at most one per worker too many); null when none could tell.
      */
     restored: z
       .strictObject({
@@ -173,7 +173,8 @@ export const psHeaderSchema = z.strictObject({
   /**
    * Replies to `positionsOnly`: per worker index, the next step the shard expects from it (every
    * push before it acknowledged): where a replacement worker resumes. A push of an earlier step
-   * is a re-send: answered again, never applied twice.
+   * is a re-send: answered again, never applied twice. The reply's `step` is the shard's step and
+   * `count` its update count, as in push replies.
    */
   positions: z.array(z.number().int().min(0)).max(10_000).optional(),
   /**

@@ -30,6 +30,8 @@ export function serveEpochGate(
   };
   const reports = nc.subscribe(subjects.jobReports(jobId), {
     callback: (_error, msg) => {
+      // Roles send reports as requests and re-send them until answered (as the AM answers).
+      if (msg.reply) msg.respond(encodeJson(null));
       const report = roleReportSchema.safeParse(decodeJson(msg.data));
       if (report.success && report.data.type === 'evaluation') {
         gate.evaluation(report.data.epoch, report.data.metrics);

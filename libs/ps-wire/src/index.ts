@@ -10,3 +10,5 @@ export * from './roles/role-runtime';
 export * from './roles/ps-role';
 export * from './roles/worker-role';
 export * from './roles/role-main';
+export * from './job-control';
+export * from './report-outbox';

@@ -10,12 +10,29 @@ export interface NatsShardClientOptions {
   token: FencingToken;
   /** Floats held by each shard (ParameterLayout.shardSizes). */
   shardSizes: readonly number[];
-  /** A sync push waits for the slowest worker of the step: keep this generous. */
+  /**
+   * One attempt's wait for a reply; then the request is sent again (pulls and pushes are
+   * idempotent at the shard). Short enough that a shard that died mid-request is asked again
+   * soon after its replacement serves.
+   */
   timeoutMs?: number;
-  /** How long to keep asking a shard that has no responder yet (it may still be starting). */
+  /**
+   * How long to keep asking (no responder: the shard is starting or being replaced; no reply: a
+   * sync barrier waiting for a lost worker's replacement, a NATS restart) before giving up.
+   */
   unavailableMs?: number;
+  /** Stops the asking (the role is stopping). */
+  signal?: AbortSignal;
   /** Defaults to the server's max_payload (nc.info.max_payload). */
   maxPayload?: number;
+}
+
+/** A shard's answer to a positions query. */
+export interface ShardPositions {
+  /** Per worker index, the next step the shard expects from it. */
+  positions: number[];
+  step: number;
+  updateCount: number;
 }
 
 /** Wire time accounting of one client (milliseconds and bytes). */
@@ -38,8 +55,22 @@ export class NatsShardClient implements ShardClient {
   constructor(private readonly options: NatsShardClientOptions) {
     const maxPayload = options.maxPayload ?? options.nc.info?.max_payload ?? 1024 * 1024;
     this.perChunk = chunkFloats(maxPayload);
-    this.timeoutMs = options.timeoutMs ?? 120_000;
-    this.unavailableMs = options.unavailableMs ?? 60_000;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.unavailableMs = options.unavailableMs ?? 600_000;
+  }
+
+  /** The shard's acknowledged position of every worker (PsHeader.positions), its step and update count. */
+  async positions(shard: number): Promise<ShardPositions> {
+    const subject = this.options.subjects.psPull(this.options.token.jobId, shard);
+    const header = this.header(shard, 0, 0, 0, 1, this.sizeOf(shard));
+    const reply = await this.request(subject, { ...header, positionsOnly: true });
+    if (!reply.header.positions) {
+      throw new DlnError(ErrorCode.Internal, `ps shard ${shard} answered no positions`, {
+        retryable: true,
+      });
+    }
+    const { positions, step, count } = reply.header;
+    return { positions, step, updateCount: count };
   }
 
   async pull(shard: number, step: number): Promise<Float32Array> {
@@ -116,15 +147,25 @@ export class NatsShardClient implements ShardClient {
     return { token: this.options.token, shard, step, count, chunk, chunks, offset, total };
   }
 
+  /**
+   * Sends until a reply comes. Asking again is safe: no responder means nothing was delivered
+   * (a shard starting, restoring, being replaced), and a shard recognises a re-sent push (its
+   * step is behind the worker's acknowledged position, or joins the one collected) and applies
+   * it once; a lost reply (shard died, NATS restarted) or a long sync barrier just asks again.
+   */
   private async request(subject: string, header: PsHeader, values?: Float32Array): Promise<Reply> {
     const data = encodePsMessage(header, values);
-    // A shard that is not serving yet (roles start in parallel, a shard restores a checkpoint)
-    // has no responder: nothing was delivered, so asking again is safe.
     const giveUpAt = performance.now() + this.unavailableMs;
+    const { nc, signal } = this.options;
     for (let attempt = 0; ; attempt += 1) {
+      if (signal?.aborted) {
+        throw new DlnError(ErrorCode.Unavailable, `stopped while asking ps shard ${header.shard}`, {
+          retryable: true,
+        });
+      }
+      const sentAt = performance.now();
       try {
-        const raw = (await this.options.nc.request(subject, data, { timeout: this.timeoutMs }))
-          .data;
+        const raw = (await nc.request(subject, data, { timeout: this.timeoutMs })).data;
         this.stats.requests += 1;
         this.stats.bytesOut += data.byteLength;
         this.stats.bytesIn += raw.byteLength;
@@ -134,8 +175,10 @@ export class NatsShardClient implements ShardClient {
         const text = cause instanceof Error ? cause.message : String(cause);
         const noResponders =
           /no responders/i.test(text) || (cause as { code?: string }).code === '503';
-        if (noResponders && performance.now() < giveUpAt) {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(500, 10 * 2 ** attempt)));
+        if (!nc.isClosed() && performance.now() < giveUpAt) {
+          // A quick failure (no responder, disconnected) backs off; a timeout already waited.
+          if (performance.now() - sentAt < Math.min(1000, this.timeoutMs))
+            await new Promise((resolve) => setTimeout(resolve, Math.min(500, 10 * 2 ** attempt)));
           continue;
         }
         throw new DlnError(

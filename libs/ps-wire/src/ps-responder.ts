@@ -1,6 +1,6 @@
 import { DlnError, ErrorCode, PsHeader, Subjects } from '@dln/contracts';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { FencedError, PsShard, PushAck } from '@dln/training';
+import { FencedError, PsShard, PushAck, StreamBatches } from '@dln/training';
 import { chunkRange, decodePsMessage, encodePsError, encodePsMessage } from './ps-codec';
 
 export interface PsResponderOptions {
@@ -11,6 +11,8 @@ export interface PsResponderOptions {
   shard: PsShard;
   /** Called for every request that ended in an error (after the error reply). */
   onError?: (error: unknown, subject: string) => void;
+  /** A request of a newer generation arrived: this shard is superseded (its role stops). */
+  onSuperseded?: (error: FencedError) => void;
 }
 
 /** The subscriptions of one shard; `close` drains them. */
@@ -18,17 +20,20 @@ export interface PsResponder {
   close(): Promise<void>;
 }
 
+/** A push's ack; `duplicate` for a stream batch applied before (PsHeader.batch). */
+type Ack = PushAck & { duplicate?: boolean };
+
 interface Assembly {
   values: Float32Array;
   received: Set<number>;
   /** Settles once the whole push is applied (chunks that want parameters wait for it). */
-  done: Promise<PushAck>;
-  settle(ack: Promise<PushAck>): void;
+  done: Promise<Ack>;
+  settle(ack: Promise<Ack>): void;
 }
 
 function newAssembly(total: number): Assembly {
-  let settle: (ack: Promise<PushAck>) => void = () => undefined;
-  const done = new Promise<PushAck>((resolve) => (settle = resolve));
+  let settle: (ack: Promise<Ack>) => void = () => undefined;
+  const done = new Promise<Ack>((resolve) => (settle = resolve));
   // Observed by every waiting chunk; a rejection without waiters must not crash the process.
   done.catch(() => undefined);
   return { values: new Float32Array(total), received: new Set(), done, settle };
@@ -46,13 +51,19 @@ const MAX_ASSEMBLIES = 256;
 export function servePsShard(options: PsResponderOptions): PsResponder {
   const { nc, subjects, jobId, shardIndex, shard } = options;
   const assemblies = new Map<string, Assembly>();
+  // Stream pushes name their batch by its stream sequences: applied once, whoever sends it again.
+  const batches = new StreamBatches(shard);
+  const pushTo = (header: PsHeader, values: Float32Array | null): Promise<Ack> =>
+    header.batch
+      ? batches.push(header.token, header.step, header.count, values, header.batch)
+      : shard.push(header.token, header.step, header.count, values);
 
   const reply = (msg: Msg, data: Uint8Array): void => {
     if (msg.reply) msg.respond(data);
   };
   const fail = (msg: Msg, error: unknown): void => {
-    if (!(error instanceof FencedError && error.receiverSuperseded))
-      reply(msg, encodePsError(error));
+    if (error instanceof FencedError && error.receiverSuperseded) options.onSuperseded?.(error);
+    else reply(msg, encodePsError(error));
     options.onError?.(error, msg.subject);
   };
   const checkHeader = (header: PsHeader): void => {
@@ -73,6 +84,12 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
   const onPull = async (msg: Msg): Promise<void> => {
     const { header } = decodePsMessage(msg.data);
     checkHeader(header);
+    if (header.positionsOnly) {
+      const positions = shard.positionsFor(header.token);
+      const answer = { ...header, count: shard.updateCount, step: shard.step, positions };
+      reply(msg, encodePsMessage(answer));
+      return;
+    }
     const params = await shard.pull(header.token, header.step);
     const { start, end } = chunkRange(shard.size, header.chunks, header.chunk);
     reply(
@@ -84,22 +101,28 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
   const onPush = async (msg: Msg): Promise<void> => {
     const { header, values } = decodePsMessage(msg.data);
     checkHeader(header);
-    let ack: Promise<PushAck>;
+    let ack: Promise<Ack>;
     if (header.count > 0 && header.chunks > 1) {
       const assembly = collect(header, values);
       if (assembly.received.size === header.chunks) {
         assemblies.delete(assemblyKey(header));
-        assembly.settle(shard.push(header.token, header.step, header.count, assembly.values));
+        assembly.settle(pushTo(header, assembly.values));
       } else if (!header.withParams) {
         reply(msg, encodePsMessage({ ...header, heldMs: 0 }));
         return;
       }
       ack = assembly.done;
     } else {
-      ack = shard.push(header.token, header.step, header.count, header.count > 0 ? values : null);
+      ack = pushTo(header, header.count > 0 ? values : null);
     }
-    const { step, updateCount, heldMs } = await ack;
-    const answer: PsHeader = { ...header, step, count: updateCount, heldMs };
+    const { step, updateCount, heldMs, duplicate } = await ack;
+    const answer: PsHeader = {
+      ...header,
+      step,
+      count: updateCount,
+      heldMs,
+      ...(duplicate ? { duplicate } : {}),
+    };
     if (!header.withParams) {
       reply(msg, encodePsMessage(answer));
       return;

@@ -116,7 +116,9 @@ describe('ps wire over real NATS', () => {
       subjects,
       token: token('worker-0', 2),
       shardSizes: [SIZE, SIZE],
-      timeoutMs: 1500,
+      timeoutMs: 1000,
+      // No answer is asked again (the shard may be restarting) until this runs out.
+      unavailableMs: 3500,
     });
     await expect(newer.pull(1, 0)).rejects.toMatchObject({ code: ErrorCode.Timeout });
     await expect(

@@ -53,6 +53,18 @@ export class FencingGuard {
     return known !== undefined && incoming.attempt > known;
   }
 
+  /**
+   * A notice says `by` replaced its role (or the role's own new token arrived): every older
+   * attempt is refused from now on. True when this raised the known attempt.
+   */
+  supersede(by: FencingToken): boolean {
+    if (by.jobId !== this.own.jobId || by.generation !== this.own.generation) return false;
+    const known = this.attempts.get(by.role);
+    if (known !== undefined && known >= by.attempt) return false;
+    this.attempts.set(by.role, by.attempt);
+    return true;
+  }
+
   /** The latest attempt seen of each peer role (for checkpoints). */
   knownAttempts(): Record<string, number> {
     return Object.fromEntries(this.attempts);

@@ -1,5 +1,6 @@
 export * from './split';
 export * from './schedule';
+export * from './resume';
 export * from './fencing-guard';
 export * from './shard-checkpoint';
 export * from './ps-shard';

@@ -120,8 +120,11 @@ export class PsShard {
     if (count > 0) this.checkGradient(gradient);
     const at = this.now();
     if (this.options.mode === 'async') {
+      // A worker's async steps only grow: an earlier one is a re-send (NATS restart, a reply
+      // lost, a replacement resuming at the slowest shard's position) that was applied already.
+      if (step < (this.positions[token.role] ?? 0)) return Promise.resolve(this.ack(at));
       if (count > 0) this.apply(gradient as Float32Array);
-      this.positions[token.role] = Math.max(this.positions[token.role] ?? 0, step + 1);
+      this.positions[token.role] = step + 1;
       return Promise.resolve({
         step: this.updates,
         updateCount: this.updates,
@@ -147,6 +150,31 @@ export class PsShard {
       this.pending[worker] = { count, gradient: copy, waiters: [{ resolve, reject, at }] };
       if (this.pending.every((part) => part !== undefined)) this.completeStep();
     });
+  }
+
+  /**
+   * Per worker index, the next step this shard expects from it: every push before it was
+   * acknowledged (sync: the step being collected). Any role of the job may ask; a worker's new
+   * attempt asking drops what its predecessor left pending.
+   */
+  positionsFor(token: FencingToken): number[] {
+    if (token.role.startsWith('worker-')) this.admit(token);
+    else this.guard.admit(token);
+    return Array.from({ length: this.options.workers }, (_, worker) =>
+      this.options.mode === 'sync' ? this.stepCount : (this.positions[`worker-${worker}`] ?? 0),
+    );
+  }
+
+  /**
+   * A notice: `by` replaced its role. Every older attempt is refused from now on; in sync mode
+   * what the old incarnation pushed for the current step is dropped (the replacement resumes at
+   * this step and delivers it again). True when `by` was news.
+   */
+  supersede(by: FencingToken): boolean {
+    if (!this.guard.supersede(by) || !by.role.startsWith('worker-')) return false;
+    const worker = roleIndex(by.role);
+    if (worker < this.options.workers) this.dropPending(worker, by);
+    return true;
   }
 
   /** A copy of everything needed to continue from here. */
@@ -178,14 +206,17 @@ export class PsShard {
         `${token.role} is not a worker of this job (${this.options.workers} workers)`,
       );
     }
-    const stale = this.pending[worker];
-    if (newAttempt && stale) {
-      // The worker was replaced: what its old incarnation pushed for this step no longer counts.
-      this.pending[worker] = undefined;
-      for (const waiter of stale.waiters)
-        waiter.reject(new FencedError(`${token.role} was replaced by attempt ${token.attempt}`));
-    }
+    if (newAttempt) this.dropPending(worker, token);
     return worker;
+  }
+
+  /** The worker was replaced: what its old incarnation pushed for this step no longer counts. */
+  private dropPending(worker: number, by: FencingToken): void {
+    const stale = this.pending[worker];
+    if (!stale) return;
+    this.pending[worker] = undefined;
+    for (const waiter of stale.waiters)
+      waiter.reject(new FencedError(`${by.role} was replaced by attempt ${by.attempt}`));
   }
 
   private checkGradient(gradient: Float32Array | null): void {

@@ -21,6 +21,7 @@ import {
 } from '@dln/ml';
 import { evaluateModel } from './evaluate';
 import { EpochGate, ReportSink, ShardClient } from './ports';
+import { examplesBefore, LoopStart } from './resume';
 import { stepsPerEpoch } from './schedule';
 
 export interface WorkerLoopOptions {
@@ -41,8 +42,11 @@ export interface WorkerLoopOptions {
   gate: EpochGate;
   report: ReportSink;
   signal?: AbortSignal;
-  /** Resume here (epoch, step within the epoch) instead of at the start. */
-  start?: { epoch: number; step: number };
+  /**
+   * Resume here (epoch, step within the epoch; `step` may equal the epoch's steps: only its end)
+   * instead of at the start. Progress reports count the examples before it (examplesBefore).
+   */
+  start?: LoopStart;
   progressEveryMs?: number;
   /** Take the next step's parameters from the push reply instead of pulling (default true). */
   pullWithPush?: boolean;
@@ -130,7 +134,7 @@ export class WorkerLoop {
     const { batchSize, epochs, seed } = o.training;
     const steps = stepsPerEpoch(o.partSizes, batchSize);
     const progress = {
-      examples: 0,
+      examples: o.start ? examplesBefore(o.start, o.train.size, batchSize) : 0,
       lossSum: 0,
       lossCount: 0,
       at: this.now(),

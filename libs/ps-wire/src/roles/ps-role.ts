@@ -1,4 +1,4 @@
-import { DlnError, Subjects } from '@dln/contracts';
+import { CheckpointManifest, DlnError, RoleConfig, Subjects } from '@dln/contracts';
 import {
   decodeShardState,
   encodeShardState,
@@ -6,9 +6,12 @@ import {
   PsShard,
   ShardState,
 } from '@dln/training';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { supersessionOf, watchJobControl } from '../job-control';
 import { shardCheckpointName, RoleObjects } from '../object-blobs';
+import { NatsShardClient } from '../ps-client';
 import { servePsShard } from '../ps-responder';
-import { natsReportSink } from '../role-links';
+import { ReportOutbox } from '../report-outbox';
 import { aborted, parseRoleConfig, RoleRuntime, startBackend } from './role-runtime';
 
 /**
@@ -22,12 +25,14 @@ export async function runPsRole(raw: unknown, runtime: RoleRuntime): Promise<voi
   const { nc, log } = runtime;
   const subjects = new Subjects(config.subjectRoot);
   const { jobId, generation } = config.token;
-  const report = natsReportSink(nc, subjects, jobId);
+  const outbox = new ReportOutbox(nc, subjects, jobId);
+  const report = outbox.send;
   const objects = new RoleObjects(nc, subjects);
   await startBackend(runtime);
-  const restore = config.restoreFrom
+  const checkpoint = config.restoreFrom
     ? await loadShard(objects, config.restoreFrom, config.index, config.training.optimizer)
     : undefined;
+  const restore = checkpoint?.state;
   const params = restore
     ? undefined
     : initialShardParameters(
@@ -77,6 +82,32 @@ export async function runPsRole(raw: unknown, runtime: RoleRuntime): Promise<voi
     checkpointEvery: config.training.checkpointEvery,
     onCheckpoint: writeCheckpoint,
   });
+  const restored =
+    checkpoint && config.restoreFrom !== null
+      ? {
+          from: config.restoreFrom,
+          step: checkpoint.state.step,
+          updateCount: checkpoint.state.updateCount,
+          lostUpdates:
+            config.start === 'replacement'
+              ? await lostUpdatesOf(nc, subjects, config, checkpoint.manifest)
+              : null,
+        }
+      : undefined;
+
+  // Superseded (its own replacement, a newer generation): stop without a word, the AM knows.
+  const superseded = new AbortController();
+  const stopSuperseded = (reason: string): void => {
+    if (superseded.signal.aborted) return;
+    log('warn', 'ps shard superseded, stopping', { reason });
+    superseded.abort(reason);
+  };
+  const notices = watchJobControl(nc, subjects, jobId, (notice) => {
+    const reason = supersessionOf(config.token, notice);
+    if (reason !== null) stopSuperseded(reason);
+    else if (notice.type === 'role-replaced' && shard.supersede(notice.by))
+      log('info', 'worker replaced', { superseded: notice.superseded, by: notice.by });
+  });
   const responder = servePsShard({
     nc,
     subjects,
@@ -88,25 +119,71 @@ export async function runPsRole(raw: unknown, runtime: RoleRuntime): Promise<voi
         subject,
         error: error instanceof Error ? error.message : String(error),
       }),
+    onSuperseded: (error) => stopSuperseded(error.message),
   });
-  report({ type: 'started', token: config.token });
+  report({ type: 'started', token: config.token, ...(restored ? { restored } : {}) });
   runtime.ready();
   log('info', 'ps shard serving', {
     shard: config.index,
     size: shard.size,
     mode: config.training.updateMode,
-    restored: restore !== undefined,
+    start: config.start,
+    ...(restored ? { restored } : {}),
   });
   try {
-    await Promise.race([aborted(runtime.signal), failed]);
+    await Promise.race([aborted(runtime.signal), aborted(superseded.signal), failed]);
   } finally {
+    notices.unsubscribe();
     await responder.close();
     shard.close(
       new DlnError('UNAVAILABLE', `ps shard ${config.index} stopped`, { retryable: true }),
     );
     await writes;
   }
-  report({ type: 'finished', token: config.token });
+  if (!superseded.signal.aborted) report({ type: 'finished', token: config.token });
+  await settleReports(outbox, runtime);
+}
+
+/** Gives the last reports a moment to reach the AM (it may be away); then they are dropped. */
+async function settleReports(outbox: ReportOutbox, runtime: RoleRuntime): Promise<void> {
+  if (!(await outbox.flush(REPORT_FLUSH_MS)))
+    runtime.log('warn', 'reports not acknowledged by the AM', { pending: outbox.pending });
+  outbox.close();
+}
+
+const REPORT_FLUSH_MS = 15_000;
+
+/**
+ * Async replacement: the updates this shard applied since its checkpoint and lost with its
+ * predecessor. Every worker pushes each step to every shard, so the updates a surviving shard
+ * took since the same checkpoint are those the lost one took too; null when none answers.
+ */
+async function lostUpdatesOf(
+  nc: NatsConnection,
+  subjects: Subjects,
+  config: RoleConfig,
+  manifest: CheckpointManifest,
+): Promise<number | null> {
+  if (config.training.updateMode !== 'async' || config.shards < 2) return null;
+  const client = new NatsShardClient({
+    nc,
+    subjects,
+    token: config.token,
+    shardSizes: config.parameters.shardSizes,
+    timeoutMs: 2000,
+    unavailableMs: 5000,
+  });
+  const others = Array.from({ length: config.shards }, (_, i) => i).filter(
+    (i) => i !== config.index,
+  );
+  const answers = await Promise.allSettled(others.map((other) => client.positions(other)));
+  const since = answers.flatMap((answer, i) => {
+    const then = manifest.shards.find((part) => part.shard === others[i]);
+    return answer.status === 'fulfilled' && then
+      ? [Math.max(0, answer.value.updateCount - then.updateCount)]
+      : [];
+  });
+  return since.length === 0 ? null : Math.max(...since);
 }
 
 async function loadShard(
@@ -114,10 +191,11 @@ async function loadShard(
   manifestName: string,
   shard: number,
   optimizer: Parameters<typeof decodeShardState>[1],
-): Promise<ShardState> {
+): Promise<{ manifest: CheckpointManifest; state: ShardState }> {
   const manifest = await objects.getManifest(manifestName);
   const entry = manifest.shards.find((part) => part.shard === shard);
   if (!entry)
     throw new DlnError('NOT_FOUND', `checkpoint ${manifestName} has no part for shard ${shard}`);
-  return decodeShardState(await objects.getBlob('checkpoints', entry.object), optimizer);
+  const state = decodeShardState(await objects.getBlob('checkpoints', entry.object), optimizer);
+  return { manifest, state };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   DlnError,
+  ErrorCode,
   fencingTokenSchema,
   parseInput,
   resourceName,
@@ -73,6 +74,11 @@ export function aborted(signal: AbortSignal): Promise<void> {
 
 const failureAddress = z.object({ token: fencingTokenSchema, subjectRoot: resourceName });
 
+/** A refusal by fencing: this incarnation is superseded (a newer attempt or generation runs). */
+export function isFenced(error: unknown): boolean {
+  return error instanceof DlnError && error.code === ErrorCode.Fenced;
+}
+
 /**
  * Runs a role body; on an error reports `failed` to the AM (flushing NATS so the report leaves
  * before the process exits) and rethrows, so the role process exits non-zero.
@@ -87,7 +93,8 @@ export async function reportingFailure(
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
     const address = failureAddress.safeParse(raw);
-    if (address.success && !runtime.nc.isClosed()) {
+    // A superseded incarnation says nothing: the AM has moved on to its replacement.
+    if (address.success && !runtime.nc.isClosed() && !isFenced(error)) {
       const { token, subjectRoot } = address.data;
       const report = natsReportSink(runtime.nc, new Subjects(subjectRoot), token.jobId);
       report({

@@ -14,19 +14,34 @@ import {
   ExampleBatch,
   writeWeights,
 } from '@dln/ml';
-import { ReportSink, stepsPerEpoch, WorkerLoop, WorkerResult, workerSplitOf } from '@dln/training';
+import {
+  LoopStart,
+  loopStartOf,
+  ReportSink,
+  ShardClient,
+  stepsPerEpoch,
+  WorkerLoop,
+  WorkerResult,
+  workerSplitOf,
+} from '@dln/training';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { readExamples } from '../examples-reader';
+import { supersessionSignal } from '../job-control';
 import { RoleObjects } from '../object-blobs';
 import { NatsShardClient } from '../ps-client';
-import { NatsEpochGate, natsReportSink } from '../role-links';
-import { parseRoleConfig, RoleRuntime, startBackend } from './role-runtime';
+import { ReportOutbox } from '../report-outbox';
+import { NatsEpochGate } from '../role-links';
+import { isFenced, parseRoleConfig, RoleRuntime, startBackend } from './role-runtime';
 
 export interface WorkerRoleOptions {
   /** Worker 0 exports the model at the end (default true; benchmarks turn it off). */
   exportModel?: boolean;
   /** Called with the loop's result (timings) before the role reports `finished`. */
   onResult?: (result: WorkerResult) => void;
+  /** Wraps the shards' client (tests put fault points around pushes). */
+  wrapClient?: (client: ShardClient) => ShardClient;
+  /** How long the role waits at its end for the AM to take its last reports (default 60 s). */
+  reportFlushMs?: number;
 }
 
 /**
@@ -42,16 +57,56 @@ export async function runWorkerRole(
   const config = parseRoleConfig(raw, 'worker');
   const { nc, log } = runtime;
   const subjects = new Subjects(config.subjectRoot);
-  const report = natsReportSink(nc, subjects, config.token.jobId);
+  const outbox = new ReportOutbox(nc, subjects, config.token.jobId);
+  const superseded = supersessionSignal(nc, subjects, config.token);
+  const signal = AbortSignal.any([runtime.signal, superseded.signal]);
+  try {
+    await trainAsWorker(config, { ...runtime, signal }, outbox.send, options);
+  } catch (error) {
+    if (isFenced(error) || superseded.signal.aborted) {
+      // A newer incarnation took over: stop here, without a word (the AM knows).
+      log('warn', 'worker superseded, stopping', {
+        reason: superseded.signal.aborted
+          ? String(superseded.signal.reason)
+          : (error as Error).message,
+      });
+      throw error instanceof Error && isFenced(error)
+        ? error
+        : new DlnError('FENCED', String(superseded.signal.reason));
+    }
+    throw error;
+  } finally {
+    superseded.close();
+    if (!(await outbox.flush(options.reportFlushMs ?? 60_000)))
+      log('warn', 'reports not acknowledged by the AM', { pending: outbox.pending });
+    outbox.close();
+  }
+}
+
+async function trainAsWorker(
+  config: RoleConfig,
+  runtime: RoleRuntime,
+  report: ReportSink,
+  options: WorkerRoleOptions,
+): Promise<void> {
+  const { nc, log } = runtime;
+  const subjects = new Subjects(config.subjectRoot);
   await startBackend(runtime);
   const data = await loadData(nc, subjects, config);
-  const start = config.restoreFrom
-    ? await resumePosition(new RoleObjects(nc, subjects), config, data.partSizes)
-    : undefined;
+  const shardClient = new NatsShardClient({
+    nc,
+    subjects,
+    token: config.token,
+    shardSizes: config.parameters.shardSizes,
+    signal: runtime.signal,
+  });
+  const start = await startOf(config, data.partSizes, shardClient, new RoleObjects(nc, subjects));
   log('info', 'examples loaded', {
     train: data.train.size,
     parts: data.partSizes,
     validation: data.validation?.size ?? 0,
+    start: config.start,
+    ...(start ? { resumeAt: start } : {}),
   });
   report({ type: 'started', token: config.token });
   runtime.ready();
@@ -66,12 +121,7 @@ export async function runWorkerRole(
     train: data.train,
     partSizes: data.partSizes,
     ...(data.validation ? { validation: data.validation } : {}),
-    client: new NatsShardClient({
-      nc,
-      subjects,
-      token: config.token,
-      shardSizes: config.parameters.shardSizes,
-    }),
+    client: options.wrapClient ? options.wrapClient(shardClient) : shardClient,
     gate: new NatsEpochGate(nc, subjects, config.token, { signal: runtime.signal }),
     report,
     signal: runtime.signal,
@@ -109,21 +159,32 @@ interface WorkerData {
 }
 
 /**
- * Where a restarted worker goes on: sync, at the checkpoint's step (every shard rolled back to
- * it); async, at the position the AM recorded for this worker in the manifest.
+ * Where this incarnation starts. A replacement (same generation) goes on where the ps shards
+ * acknowledged its predecessor: the lowest position over the shards (a push that reached only
+ * some of them is sent again, and those that have it answer without applying it). A rollback
+ * (restoreFrom) starts at the checkpoint: sync at its step, async at this worker's recorded
+ * position. Undefined: from the start.
  */
-async function resumePosition(
-  objects: RoleObjects,
+async function startOf(
   config: RoleConfig,
   partSizes: readonly number[],
-): Promise<{ epoch: number; step: number }> {
-  const manifest = await objects.getManifest(config.restoreFrom as string);
+  client: NatsShardClient,
+  objects: RoleObjects,
+): Promise<LoopStart | undefined> {
   const steps = stepsPerEpoch(partSizes, config.training.batchSize);
+  const { epochs } = config.training;
+  if (config.start === 'replacement') {
+    const positions = await Promise.all(
+      config.parameters.shardSizes.map((_, shard) => client.positions(shard)),
+    );
+    const reached = Math.min(...positions.map((p) => p.positions[config.index] ?? 0));
+    return loopStartOf(reached, steps, epochs);
+  }
+  if (config.restoreFrom === null) return undefined;
+  const manifest = await objects.getManifest(config.restoreFrom);
   const own = manifest.workerPositions.find((position) => position.worker === config.index);
   const global = config.training.updateMode === 'async' && own ? own.step : manifest.step;
-  return steps === 0
-    ? { epoch: config.training.epochs, step: 0 }
-    : { epoch: Math.floor(global / steps), step: global % steps };
+  return loopStartOf(global, steps, epochs);
 }
 
 async function loadData(

@@ -88,6 +88,8 @@ export async function runRoleCluster(options: RoleClusterOptions): Promise<RoleC
     parameters: layout,
     examples: options.examples,
     restoreFrom: options.restoreFrom ?? null,
+    start: options.restoreFrom ? 'rollback' : 'fresh',
+    resume: null,
     outputModel: 'cluster-test',
   });
   const observer = await connectNats({ servers: options.natsUrl, name: `${jobId}-observer` });
