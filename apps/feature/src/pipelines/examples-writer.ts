@@ -6,14 +6,10 @@ import {
   jetStreamOf,
   NatsConnection,
   natsHeaders,
+  PublishWindow,
+  type PublishBatch,
 } from '@dln/messaging';
-import {
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamClient,
-  type PubAck,
-} from '@nats-io/jetstream';
+import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 
 /**
  * Creates the pipeline's examples stream (every version and split) if needed, and removes the
@@ -41,64 +37,55 @@ export async function prepareExamplesStream(
 }
 
 /**
- * Publishes examples with many acks in flight; counts stored examples per split. Waiting for a
- * free slot is one promise per wait, not a race over every pending publish.
+ * Publishes a version's examples with many acks in flight, through one batch per split so the
+ * stored examples are counted per split.
  */
 export class ExamplesPublisher {
-  readonly counts = { train: 0, validation: 0, duplicates: 0 };
-  private readonly js: JetStreamClient;
-  private pending = 0;
-  private slotFreed: (() => void) | undefined;
-  private drained: (() => void) | undefined;
-  private failure: unknown;
+  private readonly splits: Record<MaterializedExample['split'], PublishBatch>;
 
   constructor(
     nc: NatsConnection,
     private readonly subjects: Subjects,
     private readonly pipeline: string,
     private readonly version: number,
-    private readonly inFlight: number,
+    inFlight: number,
   ) {
-    this.js = jetStreamOf(nc);
+    const window = new PublishWindow(jetStreamOf(nc), inFlight);
+    this.splits = { train: window.batch(), validation: window.batch() };
   }
 
-  /** Sends one example; waits only when `inFlight` acks are outstanding. */
+  /** Stored examples per split, and the examples the stream already had. */
+  get counts(): { train: number; validation: number; duplicates: number } {
+    const train = this.splits.train.outcome;
+    const validation = this.splits.validation.outcome;
+    return {
+      train: train.stored,
+      validation: validation.stored,
+      duplicates: train.duplicates + validation.duplicates,
+    };
+  }
+
+  /** Sends one example; waits only while `inFlight` acks are outstanding; throws once a publish failed. */
   async publish(example: MaterializedExample): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
-    const subject = this.subjects.examples(this.pipeline, this.version, example.split);
-    this.pending += 1;
+    const { train, validation } = this.splits;
+    if (train.hasFailed) throw train.failure;
+    if (validation.hasFailed) throw validation.failure;
     const headers = natsHeaders();
     headers.set(RecordHeader.recordId, example.recordId);
-    this.js.publish(subject, example.bytes, { msgID: example.msgId, headers }).then(
-      (ack: PubAck) => {
-        if (ack.duplicate) this.counts.duplicates += 1;
-        else this.counts[example.split] += 1;
-        this.settle();
-      },
-      (err: unknown) => {
-        this.failure ??= err;
-        this.settle();
-      },
-    );
-    if (this.pending >= this.inFlight)
-      await new Promise<void>((resolve) => (this.slotFreed = resolve));
+    await this.splits[example.split].publish({
+      subject: this.subjects.examples(this.pipeline, this.version, example.split),
+      data: example.bytes,
+      msgID: example.msgId,
+      headers,
+    });
   }
 
   /** Waits for every ack; throws the first publish failure. */
   async flush(): Promise<void> {
-    if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    if (this.failure !== undefined) throw this.failure;
-  }
-
-  private settle(): void {
-    this.pending -= 1;
-    const freed = this.slotFreed;
-    this.slotFreed = undefined;
-    freed?.();
-    if (this.pending === 0) {
-      const drained = this.drained;
-      this.drained = undefined;
-      drained?.();
-    }
+    const settled = await Promise.allSettled([
+      this.splits.train.flush(),
+      this.splits.validation.flush(),
+    ]);
+    for (const result of settled) if (result.status === 'rejected') throw result.reason;
   }
 }

@@ -6,13 +6,10 @@ import {
   jetStreamOf,
   NatsConnection,
   natsHeaders,
+  PublishWindow,
+  type PublishBatch,
 } from '@dln/messaging';
-import {
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamClient,
-} from '@nats-io/jetstream';
+import { DiscardPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 
 /** Creates (or updates) a stream pipeline's examples stream with its de-duplication window. */
@@ -42,22 +39,25 @@ export async function ensureStreamExamples(
  * after a restart a no-op within the stream's duplicate window.
  */
 export class StreamExamplesPublisher {
-  stored = 0;
-  duplicates = 0;
-  private readonly js: JetStreamClient;
+  private readonly batch: PublishBatch;
   private readonly subject: string;
-  private pending = 0;
-  private waiters: (() => void)[] = [];
-  private failure: unknown;
 
   constructor(
     nc: NatsConnection,
     subjects: Subjects,
     private readonly pipeline: string,
-    private readonly inFlight: number,
+    inFlight: number,
   ) {
-    this.js = jetStreamOf(nc);
+    this.batch = new PublishWindow(jetStreamOf(nc), inFlight).batch();
     this.subject = subjects.streamExamples(pipeline);
+  }
+
+  get stored(): number {
+    return this.batch.outcome.stored;
+  }
+
+  get duplicates(): number {
+    return this.batch.outcome.duplicates;
   }
 
   enqueue(example: StreamExample): void {
@@ -65,41 +65,21 @@ export class StreamExamplesPublisher {
     headers.set(RecordHeader.recordId, example.eventId);
     headers.set(StreamExampleHeader.snapshotVersion, String(example.snapshotVersion));
     headers.set(StreamExampleHeader.eventTime, String(example.time));
-    this.pending += 1;
-    this.js
-      .publish(this.subject, example.bytes, {
-        msgID: `${this.pipeline}:${example.eventId}`,
-        headers,
-      })
-      .then(
-        (ack) => {
-          if (ack.duplicate) this.duplicates += 1;
-          else this.stored += 1;
-          this.settle();
-        },
-        (err: unknown) => {
-          this.failure ??= err;
-          this.settle();
-        },
-      );
+    this.batch.send({
+      subject: this.subject,
+      data: example.bytes,
+      msgID: `${this.pipeline}:${example.eventId}`,
+      headers,
+    });
   }
 
   /** Resolves once fewer than `inFlight` publishes are outstanding; throws a publish failure. */
-  async room(): Promise<void> {
-    while (this.pending >= this.inFlight)
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    if (this.failure !== undefined) throw this.failure;
+  room(): Promise<void> {
+    return this.batch.room();
   }
 
+  /** Waits for every ack so far; throws a publish failure. */
   async flush(): Promise<void> {
-    while (this.pending > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    if (this.failure !== undefined) throw this.failure;
-  }
-
-  private settle(): void {
-    this.pending -= 1;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    await this.batch.flush();
   }
 }

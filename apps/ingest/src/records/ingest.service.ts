@@ -1,5 +1,5 @@
 import { DlnError, ErrorCode, IngestOptions, IngestResult, Subjects } from '@dln/contracts';
-import { jetStreamOf, type JetStreamClient, type NatsConnection } from '@dln/messaging';
+import { jetStreamOf, PublishWindow, type NatsConnection } from '@dln/messaging';
 import { NATS_CONNECTION, SUBJECTS } from '@dln/platform';
 import {
   BodyItem,
@@ -14,7 +14,6 @@ import type { IngestConfig } from '../ingest.config';
 import { INGEST_CONFIG } from '../ingest.tokens';
 import { SourcesService } from '../sources/sources.service';
 import { IngestMetrics } from './ingest-metrics';
-import { PublishWindow } from './publish-window';
 import { PartialPublishError, PublishCounts, publishRecords } from './record-publisher';
 
 export type Transport = 'rest' | 'nats';
@@ -34,7 +33,10 @@ function arrayCursor<T>(items: readonly T[]): () => T | undefined {
 @Injectable()
 export class IngestService {
   private readonly logger = new Logger(IngestService.name);
-  private readonly js: JetStreamClient;
+  /**
+   * The service-wide bound on publishes awaiting their ack (INGEST_PUBLISH_IN_FLIGHT), shared by
+   * every request: concurrent requests keep the stream busy without ever exceeding it.
+   */
   private readonly window: PublishWindow;
 
   constructor(
@@ -44,8 +46,7 @@ export class IngestService {
     @Inject(SUBJECTS) private readonly subjects: Subjects,
     @Inject(INGEST_CONFIG) config: IngestConfig,
   ) {
-    this.js = jetStreamOf(nats);
-    this.window = new PublishWindow(config.INGEST_PUBLISH_IN_FLIGHT);
+    this.window = new PublishWindow(jetStreamOf(nats), config.INGEST_PUBLISH_IN_FLIGHT);
   }
 
   async ingest(
@@ -93,14 +94,7 @@ export class IngestService {
     next: () => PreparedRecord | undefined,
   ): Promise<PublishCounts> {
     try {
-      const counts = await publishRecords(
-        this.js,
-        this.subjects,
-        source,
-        partitions,
-        next,
-        this.window,
-      );
+      const counts = await publishRecords(this.window, this.subjects, source, partitions, next);
       this.count(labels, counts);
       return counts;
     } catch (err) {
