@@ -59,6 +59,7 @@ export class ReportOutbox {
   /** Resolves true once every queued report is answered, false after `timeoutMs`. */
   async flush(timeoutMs: number): Promise<boolean> {
     if (this.queue.length === 0) return true;
+    if (this.closed || this.nc.isClosed()) return false;
     let timer: NodeJS.Timeout | undefined;
     const done = await Promise.race([
       new Promise<boolean>((resolve) => this.idle.push(() => resolve(true))),
