@@ -1,4 +1,11 @@
-import { DlnError, ErrorCode, FencingToken, PsHeader, Subjects } from '@dln/contracts';
+import {
+  DlnError,
+  ErrorCode,
+  FencingToken,
+  PsHeader,
+  SequenceRanges,
+  Subjects,
+} from '@dln/contracts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PushReply, ShardClient } from '@dln/training';
 import { chunkCount, chunkFloats, chunkRange, decodePsMessage, encodePsMessage } from './ps-codec';
@@ -55,7 +62,7 @@ export class NatsShardClient implements ShardClient {
   constructor(private readonly options: NatsShardClientOptions) {
     const maxPayload = options.maxPayload ?? options.nc.info?.max_payload ?? 1024 * 1024;
     this.perChunk = chunkFloats(maxPayload);
-    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
     this.unavailableMs = options.unavailableMs ?? 600_000;
   }
 
@@ -91,6 +98,7 @@ export class NatsShardClient implements ShardClient {
     count: number,
     gradient: Float32Array | null,
     withParams = false,
+    batch?: SequenceRanges,
   ): Promise<PushReply> {
     const total = this.sizeOf(shard);
     const subject = this.options.subjects.psPush(this.options.token.jobId, shard);
@@ -107,7 +115,10 @@ export class NatsShardClient implements ShardClient {
       Array.from({ length: chunks }, (_, chunk) => {
         const { start, end } = chunkRange(total, chunks, chunk);
         const values = count > 0 ? (gradient as Float32Array).subarray(start, end) : undefined;
-        const header = this.header(shard, step, count, chunk, chunks, total, start);
+        const header: PsHeader = {
+          ...this.header(shard, step, count, chunk, chunks, total, start),
+          ...(batch ? { batch } : {}),
+        };
         return this.request(subject, wantParams ? { ...header, withParams: true } : header, values);
       }),
     );
@@ -122,6 +133,7 @@ export class NatsShardClient implements ShardClient {
     }
     const ack: PushReply = { step: last.header.step, updateCount: last.header.count, heldMs };
     if (wantParams) ack.params = this.assemble(replies, total, chunks);
+    if (replies.some((reply) => reply.header.duplicate === true)) ack.duplicate = true;
     return ack;
   }
 

@@ -117,7 +117,9 @@ describe('a worker lost mid-epoch and replaced by attempt + 1 (real NATS)', () =
               killed.resolve();
               throw new Error('SIGKILL');
             },
-            acked: (_step, count) => (trainedBeforeKill += count),
+            acked: (shard, _step, count) => {
+              if (shard === 0) trainedBeforeKill += count;
+            },
           }),
       },
     );

@@ -5,8 +5,8 @@ import { ShardClient } from '@dln/training';
 export interface PushFaults {
   /** Runs before the worker pushes `step` to any shard; may throw (a kill) or wait (a stall). */
   before?: (step: number) => Promise<void> | void;
-  /** A push to shard 0 was acknowledged: its example count (what the incarnation trained). */
-  acked?: (step: number, count: number) => void;
+  /** A push to `shard` was acknowledged (shard 0's counts: what the incarnation trained). */
+  acked?: (shard: number, step: number, count: number) => void;
 }
 
 /** Wraps a worker's shard client with fault points. */
@@ -16,7 +16,7 @@ export function withPushFaults(client: ShardClient, faults: PushFaults): ShardCl
     push: async (shard, step, count, gradient, withParams) => {
       await faults.before?.(step);
       const reply = await client.push(shard, step, count, gradient, withParams);
-      if (shard === 0) faults.acked?.(step, count);
+      faults.acked?.(shard, step, count);
       return reply;
     },
   };
