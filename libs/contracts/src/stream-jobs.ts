@@ -41,8 +41,8 @@ export const streamJobSettingsSchema = z
     startAt: z.enum(['first', 'new']).default('first'),
     /** A message not acknowledged within this time is redelivered (to any worker). */
     ackWaitSeconds: z.number().int().min(1).max(3600).default(30),
-    /** Longest wait of one fetch for messages (a quiet stream still exports on time). */
-    fetchWaitMs: z.number().int().min(10).max(60_000).default(1000),
+    /** Longest wait of one fetch for a full batch (a quiet stream still exports on time; JetStream wants >= 1 s). */
+    fetchWaitMs: z.number().int().min(1000).max(60_000).default(1000),
   })
   .refine((s) => s.exportEvery.steps !== undefined || s.exportEvery.seconds !== undefined, {
     message: 'exportEvery needs steps or seconds',

@@ -12,3 +12,5 @@ export * from './roles/worker-role';
 export * from './roles/role-main';
 export * from './job-control';
 export * from './report-outbox';
+export * from './stream-consumer';
+export * from './roles/stream-worker-role';

@@ -1,5 +1,5 @@
 import { runRoleProcess } from '@dln/cluster';
-import { roleProcessMain, runWorkerRole } from '@dln/ps-wire';
+import { roleProcessMain, runAnyWorkerRole } from '@dln/ps-wire';
 
 /**
  * Entry module of a worker role, run by the node in a child process of its own (RoleSupervisor):
@@ -8,6 +8,6 @@ import { roleProcessMain, runWorkerRole } from '@dln/ps-wire';
  */
 runRoleProcess((context) =>
   roleProcessMain('worker-role', context, process.env, (config, runtime) =>
-    runWorkerRole(config, runtime),
+    runAnyWorkerRole(config, runtime),
   ),
 );
