@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FencingToken, modelSpecSchema, Subjects, trainingSettingsSchema } from '@dln/contracts';
+import { connectNats, ensureStream, jetStreamManagerOf, NatsConnection } from '@dln/messaging';
+import { denseBinarySchema, selectBackend } from '@dln/ml';
+import { PrivateNatsServer, uniqueRoot } from '@dln/testing';
+import { PsShard, syntheticExamples } from '@dln/training';
+import { NatsShardClient } from './ps-client';
+import { servePsShard } from './ps-responder';
+import { withPushFaults } from './testing/faults';
+import { publishExamples } from './testing/role-cluster';
+import { RoleHarness } from './testing/role-harness';
+
+const root = uniqueRoot('nats_restart');
+const subjects = new Subjects(root);
+const quiet = (): void => undefined;
+const token = (role: string): FencingToken => ({
+  jobId: 'restartwire',
+  generation: 0,
+  role,
+  attempt: 0,
+});
+
+describe('roles ride out a NATS restart (private nats-server)', () => {
+  let server: PrivateNatsServer;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    await selectBackend({ log: quiet, warn: quiet });
+    server = await PrivateNatsServer.start();
+    nc = await connectNats({ servers: server.url, name: 'nats-restart-test' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await nc.close();
+    await server.dispose();
+  });
+
+  /** Stops NATS for `downMs`, then starts it again on the same port and store. */
+  const restartNats = async (downMs: number): Promise<void> => {
+    await server.stop();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await server.resume();
+  };
+
+  it('a push whose reply was lost in the restart is sent again and applied once', async () => {
+    const shardConnection = await connectNats({ servers: server.url, name: 'ps-0' });
+    const shard = new PsShard({
+      token: token('ps-0'),
+      shard: 0,
+      workers: 1,
+      mode: 'async',
+      optimizer: { kind: 'sgd', learningRate: 1 },
+      params: new Float32Array([0, 0, 0]),
+    });
+    let arrivals = 0;
+    let restarted: Promise<void> | undefined;
+    const push = shard.push.bind(shard);
+    shard.push = async (...args) => {
+      arrivals += 1;
+      const ack = await push(...args);
+      // Applied; NATS goes away before the reply leaves.
+      if (arrivals === 1) await (restarted = restartNats(2500));
+      return ack;
+    };
+    const responder = servePsShard({
+      nc: shardConnection,
+      subjects,
+      jobId: 'restartwire',
+      shardIndex: 0,
+      shard,
+    });
+    await shardConnection.flush();
+    const workerConnection = await connectNats({ servers: server.url, name: 'worker-0' });
+    const client = new NatsShardClient({
+      nc: workerConnection,
+      subjects,
+      token: token('worker-0'),
+      shardSizes: [3],
+      timeoutMs: 1000,
+      unavailableMs: 60_000,
+    });
+    const ack = await client.push(0, 0, 4, new Float32Array([1, 2, 3]));
+    await restarted;
+    expect(arrivals).toBeGreaterThanOrEqual(2);
+    expect(ack.updateCount).toBe(1);
+    expect(shard.updateCount).toBe(1);
+    expect(Array.from(await client.pull(0, 1))).toEqual([-1, -2, -3]);
+    await responder.close();
+    await shardConnection.close();
+    await workerConnection.close();
+  }, 60_000);
+
+  it('a sync job whose NATS restarts mid-epoch reaches the same model as without the restart', async () => {
+    const pipeline = 'synthetic';
+    await ensureStream(await jetStreamManagerOf(nc), {
+      name: subjects.examplesStream(pipeline),
+      subjects: [subjects.examplesEveryVersion(pipeline)],
+    });
+    await publishExamples(
+      nc,
+      subjects.examples(pipeline, 1, 'train'),
+      syntheticExamples(2000, 8, 5, 't'),
+    );
+    await publishExamples(
+      nc,
+      subjects.examples(pipeline, 1, 'validation'),
+      syntheticExamples(300, 8, 6, 'v'),
+    );
+    const base = {
+      natsUrl: server.url,
+      root,
+      workers: 2,
+      shards: 2,
+      model: modelSpecSchema.parse({ kind: 'mlp', hidden: [16] }),
+      schema: denseBinarySchema(8),
+      training: trainingSettingsSchema.parse({
+        epochs: 2,
+        batchSize: 64,
+        optimizer: { kind: 'adam', learningRate: 0.01 },
+        updateMode: 'sync',
+        seed: 3,
+      }),
+      examples: { pipeline, version: 1, trainCount: 2000, validationCount: 300 },
+    };
+    const run = async (jobId: string, restartAtStep?: number): Promise<Float32Array> => {
+      const harness = await RoleHarness.start({ ...base, jobId });
+      try {
+        await Promise.all([harness.startPs(0), harness.startPs(1)]);
+        let restarted = false;
+        const workers = await Promise.all(
+          [0, 1].map((index) =>
+            harness.startWorker(
+              index,
+              {},
+              {
+                wrapClient: (client) =>
+                  withPushFaults(client, {
+                    before: async (step) => {
+                      if (index !== 0 || step !== restartAtStep || restarted) return;
+                      restarted = true;
+                      await restartNats(1500);
+                    },
+                  }),
+              },
+            ),
+          ),
+        );
+        for (const worker of workers) expect(await worker.ended).toBeUndefined();
+        if (restartAtStep !== undefined) expect(restarted).toBe(true);
+        const params = workers[0]?.result?.params;
+        if (!params) throw new Error('no model');
+        return params;
+      } finally {
+        await harness.close();
+      }
+    };
+    const plain = await run('plain');
+    const disturbed = await run('restarted', 20);
+    let maxDiff = 0;
+    plain.forEach((value, i) => (maxDiff = Math.max(maxDiff, Math.abs(value - disturbed[i]!))));
+    expect(maxDiff).toBeLessThan(1e-5);
+  }, 180_000);
+});
