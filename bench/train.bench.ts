@@ -13,6 +13,7 @@ import {
   RoleConfig,
   Subjects,
   trainingSettingsSchema,
+  RoleStart,
 } from '@dln/contracts';
 import { runRoleProcess } from '@dln/cluster';
 import {
@@ -151,6 +152,8 @@ async function runCluster(
     parameters: parameterLayoutFor(REFERENCE_MLP, schema, 1),
     examples: { pipeline, version: 1, trainCount: TRAIN, validationCount: VALIDATION },
     restoreFrom: null,
+    start: RoleStart.Fresh,
+    resume: null,
     outputModel: 'bench',
   });
   const gate = serveEpochGate(nc, subjects, jobId, { workers, epochs: training.epochs });
