@@ -62,7 +62,9 @@ describe('ProgressTracker after failover', () => {
     expect(tracker.report(0, at(1, 15, 150))).toBe(false);
     tracker.forget(0);
     expect(tracker.summary()).toMatchObject({ examplesSeen: 200, examplesPerSecond: 0 });
+    expect(tracker.worker(0)).toMatchObject({ epoch: 1, step: 20, examples: 200 });
     expect(tracker.report(0, at(1, 15, 150))).toBe(true);
+    expect(tracker.report(0, at(1, 14, 140))).toBe(false);
     tracker.clear();
     expect(tracker.positions()).toEqual([]);
   });

@@ -25,10 +25,16 @@ export const EMPTY_PROGRESS: JobProgress = {
  */
 export class ProgressTracker {
   private readonly workers = new Map<number, WorkerProgress>();
+  /** Workers replaced since their last report: the next report is taken whatever its position. */
+  private readonly replaced = new Set<number>();
 
   /** Records a report; older steps of the same worker (reordered messages) are ignored. */
   report(worker: number, progress: WorkerProgress): boolean {
     const known = this.workers.get(worker);
+    if (this.replaced.delete(worker)) {
+      this.workers.set(worker, { ...progress });
+      return true;
+    }
     if (
       known &&
       (progress.epoch < known.epoch ||
@@ -53,17 +59,19 @@ export class ProgressTracker {
   }
 
   /**
-   * Forgets a worker's position (its replacement may resume below what it reported), keeping
-   * its examples in the total until the replacement reports.
+   * A worker was replaced: its last position stays known (where the replacement resumes, at
+   * least), and the replacement's first report is taken even when it is below it.
    */
   forget(worker: number): void {
     const known = this.workers.get(worker);
-    if (known) this.workers.set(worker, { ...known, epoch: 0, step: 0, examplesPerSecond: 0 });
+    if (known) known.examplesPerSecond = 0;
+    this.replaced.add(worker);
   }
 
   /** Forgets every worker (a rollback to a checkpoint under a new generation). */
   clear(): void {
     this.workers.clear();
+    this.replaced.clear();
   }
 
   /** Forgets a worker's throughput (e.g. it finished), keeping its examples and position. */

@@ -66,9 +66,13 @@ export class JobLedger {
     return this.jobs.get(id);
   }
 
-  /** Any job, active or final; NotFound otherwise. */
+  /**
+   * Any job, active or final; NotFound otherwise. Waits for a change in progress to commit, so
+   * what it shows is what the events say.
+   */
   async find(id: string): Promise<ActiveJob> {
     await this.loaded;
+    await this.locks.get(id);
     const job = this.jobs.get(id) ?? (await this.store.load(id));
     if (!job) throw new NotFoundError('job', id);
     return job;

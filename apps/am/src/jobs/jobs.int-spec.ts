@@ -552,9 +552,7 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
   });
 
   it('fails a job whose worker finishes before the last epoch when no restart is allowed', async () => {
-    const created = await submitRunning(
-      spec({ name: 'cut-short', failover: { maxAttempts: 0 } }),
-    );
+    const created = await submitRunning(spec({ name: 'cut-short', failover: { maxAttempts: 0 } }));
     fakeRole(created.id, 'worker-0').report({ type: 'finished' });
     const failed = await untilState(created.id, 'FAILED');
     expect(failed.reason).toBe(
@@ -581,9 +579,19 @@ describe.each(TEST_DATABASES)('am jobs on $kind', ({ kind, databaseUrl }) => {
     fakeRole(created.id, 'ps-0').report({ type: 'started' });
     const running = await untilState(created.id, 'RUNNING');
     expect(running.pipelineVersion).toBe(1);
-    expect(
-      (await events(created.id)).filter((e) => e.type === 'job-state').map((e) => e.to),
-    ).toEqual(['SUBMITTED', 'PREPARING', 'SCHEDULING', 'RUNNING']);
+    // The view is read from memory, the events from SQL once the change is committed.
+    const states = await waitFor(
+      'RUNNING recorded',
+      async () => {
+        const recorded = (await events(created.id))
+          .filter((e) => e.type === 'job-state')
+          .map((e) => e.to);
+        return recorded.includes('RUNNING') ? recorded : undefined;
+      },
+      5_000,
+      20,
+    );
+    expect(states).toEqual(['SUBMITTED', 'PREPARING', 'SCHEDULING', 'RUNNING']);
     await http().post(`/v1/jobs/${created.id}/cancel`).expect(200);
   });
 
