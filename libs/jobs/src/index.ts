@@ -11,3 +11,4 @@ export * from './job-id';
 export * from './presets/flights-job';
 export * from './failover';
 export * from './incarnations';
+export * from './stream-versions';

@@ -7,6 +7,7 @@ import {
   RoleEntry,
 } from '@dln/contracts';
 import { RoleKind, RoleRecord, tokenOf } from './roles';
+import { streamRoleSettingsOf } from './stream-versions';
 
 /** What the AM learned while preparing a job: the examples it trains on and the variables' layout. */
 export interface PreparedExamples {
@@ -50,6 +51,8 @@ export function buildRoleConfig(input: RoleConfigInput, role: RoleRecord): RoleC
       `the layout has ${prepared.layout.shardSizes.length} shards, the job ${spec.cluster.ps} ps`,
     );
   }
+  // Stream jobs: `prepared` names the pipeline and the snapshot version the job started from.
+  const stream = streamRoleSettingsOf(spec, input.jobId, prepared.pipeline);
   return {
     token: tokenOf(input.jobId, role),
     kind: role.kind,
@@ -72,5 +75,6 @@ export function buildRoleConfig(input: RoleConfigInput, role: RoleRecord): RoleC
     start: role.start,
     resume: input.resume ?? null,
     outputModel: spec.output.model,
+    ...(stream ? { stream } : {}),
   };
 }
