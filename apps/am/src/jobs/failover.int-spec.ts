@@ -368,6 +368,64 @@ describe.each(TEST_DATABASES)('am failover on $kind', ({ kind, databaseUrl }) =>
     await waitFor('no role left', () => runningOf(created.id).length === 0, 5_000, 50);
   });
 
+  it('ps lost in async mode: only the shard is restored (attempt + 1), the workers go on, the lost updates are estimated', async () => {
+    const created = await submitRunning(
+      spec('asyncps', {
+        training: {
+          epochs: 1,
+          batchSize: 16,
+          optimizer: { kind: 'sgd', learningRate: 0.1 },
+          updateMode: 'async',
+        },
+      }),
+    );
+    const ps = latest(created.id, 'ps-0')!;
+    const bucket = await new Objm(nc).create(subjects.bucket('checkpoints'));
+    const object = `${created.id}/g0/step-2/shard-0`;
+    await bucket.putBlob({ name: object }, new Uint8Array([1, 2, 3, 4]));
+    new FakeRole(nc, subjects, ps.token).report({
+      type: 'checkpoint',
+      shard: 0,
+      step: 2,
+      updateCount: 2,
+      object,
+    });
+    await waitFor(
+      'checkpoint',
+      async () => (await events(created.id)).some((e) => e.type === 'checkpoint'),
+      5_000,
+      50,
+    );
+    for (const role of ['worker-0', 'worker-1'])
+      roleOf(created.id, role).report({
+        type: 'progress',
+        epoch: 0,
+        step: 5,
+        loss: 0.5,
+        examples: 80,
+        examplesPerSecond: 10,
+      });
+    await waitFor('progress', async () => (await job(created.id)).progress.step === 5, 5_000, 20);
+    await ps.node.exit(ps.token, 'crashed', 1);
+    const replacement = await untilAssigned(created.id, 'ps-0', 0, 1);
+    expect(replacement.config).toMatchObject({
+      start: 'replacement',
+      restoreFrom: `${created.id}/g0/step-2/manifest.json`,
+    });
+    const restored = (await events(created.id)).find((e) => e.detail['shardRestored'] === 0);
+    // The manifest has no worker positions (none reported before it): 5 + 5 steps since.
+    expect(restored?.detail).toMatchObject({ checkpointStep: 2, lostUpdatesEstimate: 10 });
+    new FakeRole(nc, subjects, replacement.token).report({ type: 'started' });
+    const running = await untilState(created.id, 'RUNNING');
+    expect(running.generation).toBe(0);
+    expect(running.roles.map((r) => [r.role, r.attempt])).toEqual([
+      ['ps-0', 1],
+      ['worker-0', 0],
+      ['worker-1', 0],
+    ]);
+    expect(nodes.flatMap((n) => n.stopped).filter((t) => t.jobId === created.id)).toEqual([]);
+  });
+
   it('fails the job promptly, with the reason, once a role has used up its attempts; no role is left', async () => {
     const created = await submitRunning(
       spec('exhausted', { failover: { maxAttempts: 2, backoffMs: 50, maxBackoffMs: 100 } }),
