@@ -295,5 +295,19 @@ describe('a standby AM on PostgreSQL', () => {
       activeAm: unknown;
     };
     expect(body.activeAm).toEqual({ id: standby.id, url: standby.url });
+
+    // A clean stop releases the lease: the other AM takes over without waiting for it to expire.
+    const stoppedAt = Date.now();
+    await standby.process.stop('SIGTERM');
+    await waitFor(
+      'the restarted AM to act',
+      async () => (await fetch(`${again.url}/v1/nodes`)).status === 200,
+      4 * TAKEOVER_BOUND_MS,
+      20,
+    );
+    const handoverMs = Date.now() - stoppedAt;
+    process.stdout.write(`${JSON.stringify({ am_handover_after_sigterm_ms: handoverMs })}\n`);
+    expect(handoverMs).toBeLessThan(LEASE_MS);
+    expect(standby.process.running).toBe(false);
   });
 });

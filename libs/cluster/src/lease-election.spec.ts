@@ -38,6 +38,12 @@ class MemoryKey {
       create: (record) => guard(() => (this.entry ? undefined : this.write(record))),
       update: (record, revision) =>
         guard(() => (this.entry?.revision === revision ? this.write(record) : undefined)),
+      remove: (revision) =>
+        guard(() => {
+          if (this.entry?.revision !== revision) return false;
+          this.entry = undefined;
+          return true;
+        }),
     };
   }
 }
@@ -223,6 +229,20 @@ describe('LeaseElection', () => {
     const takenAt = await run(10_000, () => ams[0]!.election.state === LeaseState.Active);
     expect(takenAt - start).toBeGreaterThanOrEqual(4000);
     expect(takenAt - start).toBeLessThanOrEqual(4000 + 100 + 2 * STEP);
+  });
+
+  it('a released lease is taken at the next read, not after the lease', async () => {
+    const { ams, run, clock } = setup();
+    await run(1000);
+    ams[0]!.alive = false;
+    const states: string[] = [];
+    ams[0]!.election.onChange((state, reason) => states.push(`${state} ${reason}`));
+    expect(await ams[0]!.election.release()).toBe(true);
+    expect(states).toEqual(['STANDBY released']);
+    const releasedAt = clock.now();
+    const takenAt = await run(LEASE, () => ams[1]!.election.state === LeaseState.Active);
+    expect(takenAt - releasedAt).toBeLessThanOrEqual(ams[1]!.election.pollMs + STEP);
+    expect(await ams[0]!.election.release()).toBe(false);
   });
 
   it('refuses settings that could let two AMs act', () => {

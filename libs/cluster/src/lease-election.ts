@@ -16,6 +16,8 @@ export interface LeaseStore {
   create(record: LeaseRecord): Promise<number | undefined>;
   /** Writes only when `revision` is still the last: the new revision, or undefined if not. */
   update(record: LeaseRecord, revision: number): Promise<number | undefined>;
+  /** Deletes the key only when `revision` is still the last; whether it did. */
+  remove(revision: number): Promise<boolean>;
 }
 
 export interface LeaseElectionOptions {
@@ -117,6 +119,19 @@ export class LeaseElection {
     if (this.held) await this.renew(this.held);
     else await this.watch();
     return this.current;
+  }
+
+  /**
+   * Gives the lease up on a clean shutdown, once this AM has stopped acting: a standby takes it
+   * at its next read instead of after the lease. Steps down first, whatever the outcome.
+   */
+  async release(): Promise<boolean> {
+    const held = this.held;
+    if (!held) return false;
+    const landedUnseen = this.unconfirmed !== undefined;
+    this.stepDown('released');
+    if (landedUnseen) return false; // the last revision may not be ours to delete: let it expire
+    return this.options.store.remove(held.revision).catch(() => false);
   }
 
   private async renew(held: Held): Promise<void> {

@@ -77,6 +77,16 @@ export class KvLeaseStore implements LeaseStore {
     }
   }
 
+  async remove(revision: number): Promise<boolean> {
+    try {
+      await this.kv.delete(this.options.key, { previousSeq: revision });
+      return true;
+    } catch (error) {
+      if (isWrongLastSequence(error)) return false;
+      throw error;
+    }
+  }
+
   async update(record: LeaseRecord, revision: number): Promise<number | undefined> {
     try {
       return await this.kv.update(this.options.key, encodeJson(record), revision);

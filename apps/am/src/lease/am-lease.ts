@@ -73,6 +73,15 @@ export class AmLease {
     this.lost = listener;
   }
 
+  /** Gives the lease up once the AM has stopped acting (clean shutdown): no takeover wait. */
+  async release(): Promise<boolean> {
+    await this.loop.stop();
+    this.lost = undefined;
+    const released = await this.election.release();
+    await this.nats.close();
+    return released;
+  }
+
   async close(): Promise<void> {
     await this.loop.stop();
     await this.nats.close();

@@ -109,6 +109,22 @@ describe('the AM lease on NATS KV (shared server)', () => {
     expect(entry?.record).toMatchObject({ holderId: 'am-b', leaseMs: LEASE });
   });
 
+  it('hands a released lease over at the next read', async () => {
+    const releaseBucket = new Subjects(`${root}_rel`).bucket('lease');
+    const a = await contender(nc, releaseBucket, 'am-a');
+    started.push(a);
+    await waitFor('am-a active', () => a.election.state === LeaseState.Active, 5_000, 10);
+    const b = await contender(nc, releaseBucket, 'am-b');
+    started.push(b);
+    await waitFor('am-b to see am-a', () => b.election.view().holder?.id === 'am-a', 5_000, 10);
+    await a.loop.stop();
+    const releasedAt = monotonicClock.now();
+    expect(await a.election.release()).toBe(true);
+    await waitFor('am-b active', () => b.election.state === LeaseState.Active, LEASE, 5);
+    expect(b.changes.at(-1)!.at - releasedAt).toBeLessThan(b.election.pollMs + 300);
+    await b.loop.stop();
+  });
+
   it('lets the bucket max age remove a key nobody renews', async () => {
     const b = started[1]!;
     await b.loop.stop();

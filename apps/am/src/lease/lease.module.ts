@@ -6,7 +6,9 @@ import {
   DynamicModule,
   Inject,
   Injectable,
+  Logger,
   Module,
+  OnApplicationShutdown,
   OnModuleInit,
   Res,
 } from '@nestjs/common';
@@ -32,6 +34,22 @@ class LeaseHealth implements OnModuleInit {
       '1 while this AM holds the lease and acts, 0 on a standby',
     );
     gauge.set(this.lease.state === LeaseState.Active ? 1 : 0);
+  }
+}
+
+/**
+ * Releases the lease at the very end of a clean shutdown of the active AM, when its NATS
+ * handlers are closed and its timers stopped, so a standby takes over without waiting.
+ */
+@Injectable()
+class LeaseRelease implements OnApplicationShutdown {
+  private readonly logger = new Logger('AmLease');
+
+  constructor(@Inject(AM_LEASE) private readonly lease: AmLease) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    const released = await this.lease.release();
+    this.logger.log({ msg: released ? 'lease released' : 'lease left to expire' });
   }
 }
 
@@ -67,12 +85,17 @@ export class LeaseModule {
   static forActive(lease: AmLease): DynamicModule {
     return {
       module: LeaseModule,
-      providers: [{ provide: AM_LEASE, useValue: lease }, LeaseHealth],
+      providers: [{ provide: AM_LEASE, useValue: lease }, LeaseHealth, LeaseRelease],
     };
   }
 
+  /** No release here: the standby app is closed when this AM takes over, lease held. */
   static forStandby(lease: AmLease): DynamicModule {
-    return { ...LeaseModule.forActive(lease), controllers: [StandbyController] };
+    return {
+      module: LeaseModule,
+      providers: [{ provide: AM_LEASE, useValue: lease }, LeaseHealth],
+      controllers: [StandbyController],
+    };
   }
 }
 
