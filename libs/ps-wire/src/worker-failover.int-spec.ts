@@ -212,4 +212,44 @@ describe('a worker lost mid-epoch and replaced by attempt + 1 (real NATS)', () =
     });
     expect(maxDiff).toBeLessThan(1e-5);
   });
+
+  it('sync: the roles train on while the AM is away over an epoch end; its evaluation and gate wait for the AM’s return', async () => {
+    const plain = await runUndisturbed('sync');
+    const harness = await harnessFor('am-away', 'sync');
+    await Promise.all([harness.startPs(0), harness.startPs(1)]);
+    let away: Promise<void> | undefined;
+    const workers = await Promise.all(
+      [0, 1].map((index) =>
+        harness.startWorker(
+          index,
+          {},
+          {
+            wrapClient: (client) =>
+              withPushFaults(client, {
+                before: (step) => {
+                  if (index !== 0 || step !== 20 || away) return;
+                  // The AM dies a few steps before the end of epoch 0 and is back 3 s later.
+                  away = harness.closeGate().then(async () => {
+                    await new Promise((resolve) => setTimeout(resolve, 3000));
+                    harness.openGate();
+                  });
+                },
+              }),
+          },
+        ),
+      ),
+    );
+    const [w0, w1] = workers as [RoleHandle, RoleHandle];
+    const run = await finish(harness, w0, w1);
+    expect(away).toBeDefined();
+    let maxDiff = 0;
+    plain.params.forEach((value, i) => {
+      maxDiff = Math.max(maxDiff, Math.abs(value - (run.params[i] as number)));
+    });
+    expect(maxDiff).toBeLessThan(1e-5);
+    const evaluated = new Set(
+      harness.reports.flatMap((r) => (r.type === 'evaluation' ? [r.epoch] : [])),
+    );
+    expect(evaluated).toEqual(new Set([0, 1, 2]));
+  });
 });

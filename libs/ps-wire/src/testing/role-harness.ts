@@ -85,7 +85,14 @@ export class RoleHarness {
     return harness;
   }
 
-  /** A fresh epoch gate (the AM's gate of a new generation). */
+  /** The AM goes away: no gate, no report is answered (reports are still observed). */
+  async closeGate(): Promise<void> {
+    const gate = this.gate;
+    this.gate = undefined;
+    await gate?.close();
+  }
+
+  /** A fresh epoch gate (the AM's gate of a new generation, or a restarted AM's). */
   openGate(): void {
     const previous = this.gate;
     if (previous) void previous.close();
