@@ -53,8 +53,12 @@ export async function publishAll(
   inFlight = 256,
 ): Promise<PublishOutcome> {
   const batch = new PublishWindow(js, inFlight).batch();
+  const iterator = messages[Symbol.iterator]();
   try {
-    for (const message of messages) await batch.publish(message);
+    await batch.publishFrom(() => {
+      const item = iterator.next();
+      return item.done === true ? undefined : item.value;
+    });
   } catch (err) {
     await batch.flush().catch(() => undefined);
     throw err;

@@ -173,4 +173,63 @@ describe('PublishWindow', () => {
     await expect(batch.room()).rejects.toThrow('lost');
     await expect(batch.flush()).rejects.toThrow('lost');
   });
+
+  it('publishFrom pulls a message only when a slot is free, and fills every free slot at once', async () => {
+    const { js, sent } = controlledPublisher();
+    const window = new PublishWindow(js, 3);
+    const other = window.batch();
+    await other.publish(message('o0'));
+    const batch = window.batch();
+    let pulled = 0;
+    const done = batch.publishFrom(() => (pulled < 6 ? message(`p${pulled++}`) : undefined));
+    // Synchronously: the two free slots are filled, nothing more is pulled.
+    expect([pulled, window.inFlight]).toEqual([2, 3]);
+    const queued = other.publish(message('o1'));
+    sentAt(sent, 0).ack();
+    sentAt(sent, 1).ack();
+    await turn();
+    // The first freed slot went to the pump (waiting first), the second to the other caller.
+    expect(sent.map((s) => s.data)).toEqual(['o0', 'p0', 'p1', 'p2', 'o1']);
+    await queued;
+    for (let i = 2; i < 5; i += 1) sentAt(sent, i).ack();
+    await turn();
+    // Three slots freed in one turn: the pump sent its last three in that turn.
+    expect(sent.map((s) => s.data).slice(5)).toEqual(['p3', 'p4', 'p5']);
+    // It learns that the source is exhausted with the next free slot, which it passes on.
+    for (let i = 5; i < 8; i += 1) sentAt(sent, i).ack(i === 7);
+    await done;
+    expect(pulled).toBe(6);
+    expect(await batch.flush()).toEqual({ stored: 5, duplicates: 1 });
+    expect(window.inFlight).toBe(0);
+  });
+
+  it('publishFrom stops pulling after a failure or when the source throws, and gives its slot back', async () => {
+    const { js, sent } = controlledPublisher();
+    const window = new PublishWindow(js, 2);
+    const batch = window.batch();
+    let pulled = 0;
+    const done = batch.publishFrom(() => message(`m${pulled++}`));
+    const lost = new Error('lost');
+    sentAt(sent, 0).fail(lost);
+    await expect(done).rejects.toBe(lost);
+    expect(pulled).toBe(2);
+    sentAt(sent, 1).ack();
+    await expect(batch.flush()).rejects.toBe(lost);
+    expect(window.inFlight).toBe(0);
+
+    const broken = window.batch();
+    const bad = new Error('bad record');
+    let count = 0;
+    await expect(
+      broken.publishFrom(() => {
+        if (count === 1) throw bad;
+        count += 1;
+        return message('ok');
+      }),
+    ).rejects.toBe(bad);
+    expect(window.inFlight).toBe(1);
+    sentAt(sent, 2).ack();
+    expect(await broken.flush()).toEqual({ stored: 1, duplicates: 0 });
+    expect(window.inFlight).toBe(0);
+  });
 });

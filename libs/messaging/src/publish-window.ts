@@ -173,6 +173,40 @@ export class PublishBatch {
   }
 
   /**
+   * Sends the messages `next` returns until it returns undefined, pulling each one only when the
+   * window has a slot for it, and as many at a time as there are free slots: a burst goes out in
+   * one write, where awaiting `publish` per message costs a turn of the event loop each (and, as
+   * measured with ingest's records, 0.6x the throughput). Resolves once `next` returned undefined
+   * (`flush` waits for the acks); rejects with what `next` threw, or with this batch's first
+   * failure, pulling nothing more.
+   */
+  publishFrom(next: () => OutgoingMessage | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // Called holding a slot; sends and goes on while slots are free.
+      const fill = (): void => {
+        for (;;) {
+          if (this.failed) return this.giveUp(reject, this.firstFailure);
+          let message: OutgoingMessage | undefined;
+          try {
+            message = next();
+          } catch (err) {
+            return this.giveUp(reject, err);
+          }
+          if (message === undefined) {
+            this.slots.free();
+            return resolve();
+          }
+          this.unsettled += 1;
+          this.dispatch(message);
+          if (!this.slots.tryTake()) return this.slots.wait(fill);
+        }
+      };
+      if (this.slots.tryTake()) fill();
+      else this.slots.wait(fill);
+    });
+  }
+
+  /**
    * Sends `message` now, even past the window's limit: for a caller that must hand over several
    * messages without waiting, and bounds itself with `room()`. Failures surface at `room` and
    * `flush`.
@@ -204,6 +238,11 @@ export class PublishBatch {
     }
     if (this.failed) throw this.firstFailure;
     return this.outcome;
+  }
+
+  private giveUp(reject: (reason: unknown) => void, reason: unknown): void {
+    this.slots.free();
+    reject(reason);
   }
 
   private dispatch(message: OutgoingMessage): void {

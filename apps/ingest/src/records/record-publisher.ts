@@ -35,16 +35,18 @@ export async function publishRecords(
   const msgIdPrefix = `${source}:`;
   const batch = window.batch();
   try {
-    for (let record = nextRecord(); record !== undefined; record = nextRecord()) {
+    await batch.publishFrom(() => {
+      const record = nextRecord();
+      if (record === undefined) return undefined;
       const headers = natsHeaders();
       headers.set(RecordHeader.recordId, record.id);
-      await batch.publish({
+      return {
         subject: partitionSubjects[record.partition] as string,
         data: record.payload,
         msgID: msgIdPrefix + record.id,
         headers,
-      });
-    }
+      };
+    });
     return await batch.flush();
   } catch (err) {
     await batch.flush().catch(() => undefined);
