@@ -47,11 +47,13 @@ export function fitFlights(records: Record<string, unknown>[]): PipelineSnapshot
   return fitPipeline(pipelineSpecSchema.parse(flightsPipelineSpec('flights', 'flights')), stored);
 }
 
-/** A wide-and-deep model on the flights schema (embeddings of the airports and the route). */
+/** A wide-and-deep model on the flights schema (embeddings of the airports and the route); version 1 is the default. */
 export async function storeFlightsModel(
   nc: NatsConnection,
   subjects: Subjects,
   snapshot: PipelineSnapshot,
+  version = 1,
+  seed = 42,
 ): Promise<ModelVersion> {
   const schema = new PipelineEncoder(snapshot).outputSchema;
   const spec = modelSpecSchema.parse({
@@ -63,7 +65,7 @@ export async function storeFlightsModel(
     ],
     deepHidden: [256, 128],
   });
-  const model = buildModel(spec, schema, 42);
+  const model = buildModel(spec, schema, seed);
   const artifact = await exportModelArtifact(model, {
     pipeline: snapshot,
     outputSchema: schema,
@@ -73,19 +75,19 @@ export async function storeFlightsModel(
   const store = await new Objm(nc).create(subjects.bucket('models'));
   const objects: string[] = [];
   for (const [file, bytes] of artifactToBlobs(artifact)) {
-    const name = `${MODEL}/1/${file}`;
+    const name = `${MODEL}/${version}/${file}`;
     await store.putBlob({ name }, bytes);
     objects.push(name);
   }
   return {
     model: MODEL,
-    version: 1,
+    version,
     jobId: 'bench',
     pipeline: 'flights',
     pipelineVersion: 1,
     objects,
     metrics: { loss: 0.5, examples: 20_000 },
-    isDefault: true,
+    isDefault: version === 1,
     pinned: false,
     createdAt: new Date().toISOString(),
   };

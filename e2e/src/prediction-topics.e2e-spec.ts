@@ -141,10 +141,10 @@ describe('prediction topics survive a killed prediction instance', () => {
     };
     subscriptions.push(
       nc.subscribe(subjects.control(ControlPattern.modelCatalogue), {
-        callback: (_e, msg) => msg.respond(encodeJson(catalogue)),
+        callback: (_e, msg) => void msg.respond(encodeJson(catalogue)),
       }),
       nc.subscribe(subjects.control(ControlPattern.sourceDescribe), {
-        callback: (_e, msg) => msg.respond(encodeJson(description)),
+        callback: (_e, msg) => void msg.respond(encodeJson(description)),
       }),
     );
   });

@@ -31,6 +31,8 @@ import { ArtifactSource } from './artifact-source';
 import type { PredictionConfig } from './prediction.config';
 import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
 
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Which versions of a model to hold: the default and the newest `keep`. */
 export function versionsToKeep(versions: readonly ModelVersion[], keep: number): Set<number> {
   const newest = [...versions].sort((a, b) => b.version - a.version).slice(0, keep);
@@ -211,7 +213,11 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
         this.logger.warn(
           `${model} v${version.version}: no source declaration; timestamps must be epoch ms`,
         );
+      // Loading runs on the event loop that answers requests: yield between its synchronous
+      // steps, so that requests waiting meanwhile are answered between them (swap p99).
+      await nextTurn();
       const loaded = new LoadedModel(model, version.version, servable, this.limits);
+      await nextTurn();
       this.pool?.register(model, version.version, loaded.encodingSpec(this.limits));
       this.registry.available(model, new ServedVersion(loaded, this.limits));
       this.logger.log({

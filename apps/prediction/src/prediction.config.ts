@@ -22,6 +22,8 @@ export const predictionEnvSchema = baseEnvSchema.extend({
   CATALOGUE_RETRY_MS: positive(1000, 60_000),
   /** Prediction topics: records per model call (records are pulled and scored in batches). */
   SCORER_BATCH: positive(256, 4096),
+  /** Wait for more records before scoring a batch that is not full (0: the next event-loop turn). */
+  SCORER_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(2),
   /** Batches one scorer scores and publishes at once on this instance. */
   SCORER_BATCHES_IN_FLIGHT: positive(4, 64),
   /** A delivered raw record not acknowledged within this time goes to another instance. */

@@ -115,7 +115,7 @@ describe('prediction topics', () => {
     const respond = (pattern: ControlPattern, answer: (request: unknown) => unknown): void => {
       subscriptions.push(
         nc.subscribe(subjects.control(pattern), {
-          callback: (_e, msg) => msg.respond(encodeJson(answer(decodeJson(msg.data)))),
+          callback: (_e, msg) => void msg.respond(encodeJson(answer(decodeJson(msg.data)))),
         }),
       );
     };

@@ -50,6 +50,7 @@ export class ScorersService implements OnApplicationBootstrap, BeforeApplication
     return {
       batch: c.SCORER_BATCH,
       batchesInFlight: c.SCORER_BATCHES_IN_FLIGHT,
+      lingerMs: c.SCORER_LINGER_MS,
       ackWaitMs: c.SCORER_ACK_WAIT_MS,
       maxAckPending: c.SCORER_MAX_ACK_PENDING,
       retryMs: c.SCORER_RETRY_MS,
