@@ -27,6 +27,9 @@ export const describedVersionSchema = z.object({
 });
 export type DescribedVersion = z.infer<typeof describedVersionSchema>;
 
+/** How long one pipelinePrepare ask waits before it is asked again (see `prepare`). */
+const PREPARE_ASK_MS = 5_000;
+
 /** The part of a pipelinePrepare reply the AM relies on. */
 export const preparedReplySchema = z.object({
   pipeline: resourceName,
@@ -74,17 +77,33 @@ export class FeatureClient {
     }
   }
 
-  /** Fits (if no version exists) and materializes the pipeline; resolves when the examples are there. */
-  prepare(pipeline: string): Promise<PreparedReply> {
-    return requestJson(
-      this.nats,
-      this.subjects.control(ControlPattern.pipelinePrepare),
-      { pipeline, fit: 'if-missing' },
-      {
-        reply: preparedReplySchema,
-        what: 'pipeline prepare',
-        timeoutMs: this.settings.prepareTimeoutMs,
-      },
-    );
+  /**
+   * Fits (if no version exists) and materializes the pipeline; resolves when the examples are there.
+   * Asked again every PREPARE_ASK_MS until `prepareTimeoutMs`: a feature service that died while
+   * preparing never answers, and its restarted self only starts again when asked (a live one
+   * answers the repeated ask when the running fit/materialization ends, which it joins).
+   */
+  async prepare(pipeline: string): Promise<PreparedReply> {
+    const deadline = Date.now() + this.settings.prepareTimeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        return await requestJson(
+          this.nats,
+          this.subjects.control(ControlPattern.pipelinePrepare),
+          { pipeline, fit: 'if-missing' },
+          {
+            reply: preparedReplySchema,
+            what: 'pipeline prepare',
+            timeoutMs: Math.max(1, Math.min(PREPARE_ASK_MS, left)),
+          },
+        );
+      } catch (error) {
+        const retry = error instanceof DlnError && error.retryable && Date.now() < deadline - 1;
+        if (!retry) throw error;
+        if (error.code === ErrorCode.Unavailable)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(500, left)));
+      }
+    }
   }
 }
