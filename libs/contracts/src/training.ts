@@ -232,11 +232,14 @@ export const modelCatalogueRequestSchema = z.strictObject({ model: resourceName.
 export const modelCatalogueSchema = z.object({ versions: z.array(modelVersionSchema) });
 export type ModelCatalogue = z.infer<typeof modelCatalogueSchema>;
 
-/** Published on Subjects.modelAnnouncements() when a version is added, promoted or pinned. */
+/**
+ * Published on Subjects.modelAnnouncements() when a version is added, promoted, pinned, or
+ * retired (left the catalogue: a stream job keeps its last K; prediction unloads it).
+ */
 export const modelAnnouncementSchema = z.object({
   model: resourceName,
   version: z.number().int().positive(),
   defaultVersion: z.number().int().positive().nullable(),
-  change: z.enum(['added', 'promoted', 'pinned', 'unpinned']),
+  change: z.enum(['added', 'promoted', 'pinned', 'unpinned', 'retired']),
 });
 export type ModelAnnouncement = z.infer<typeof modelAnnouncementSchema>;

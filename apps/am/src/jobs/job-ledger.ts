@@ -29,6 +29,8 @@ export class JobLedger {
     this.markLoaded = resolve;
   });
   readonly store: JobStore;
+  /** Called once a job's final state is committed (e.g. a stream job's consumer is removed). */
+  private readonly finalListeners: ((job: ActiveJob) => void)[] = [];
 
   constructor(
     @Inject(DATA_SOURCE) dataSource: DataSource,
@@ -37,6 +39,11 @@ export class JobLedger {
     @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
   ) {
     this.store = new JobStore(dataSource);
+  }
+
+  /** Runs `listener` after the commit that makes a job final (it must not throw). */
+  onFinal(listener: (job: ActiveJob) => void): void {
+    this.finalListeners.push(listener);
   }
 
   now(): number {
@@ -115,6 +122,7 @@ export class JobLedger {
     const events = await this.store.commit(job, this.now());
     if (job.final) this.jobs.delete(job.id);
     for (const event of events) this.publish(event);
+    if (job.final) for (const listener of this.finalListeners) listener(job);
     // After the commit: a role told it is superseded can rely on the AM having recorded it.
     for (const notice of notices) this.notify(notice);
   }

@@ -30,6 +30,7 @@ import { JobLedger } from './job-ledger';
 import { JOBS_SETTINGS } from './jobs.tokens';
 import type { JobsSettings } from './jobs.tokens';
 import { ModelRegistryService } from './model-registry.service';
+import { StreamJobs } from './stream-jobs.service';
 
 type Outcome = RoleToStop[];
 
@@ -49,6 +50,7 @@ export class JobReports {
     private readonly checkpoints: CheckpointReports,
     private readonly registry: NodeRegistryService,
     private readonly failover: FailoverService,
+    private readonly streams: StreamJobs,
     @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
   ) {
     // In the constructor: exits can arrive before the init hooks run (they wait for the reload).
@@ -156,6 +158,7 @@ export class JobReports {
     role: RoleRecord,
     report: Extract<RoleReport, { type: 'exported' }>,
   ): Promise<Outcome> {
+    if (job.spec.mode === 'stream') return this.streams.exported(job, role, report);
     if (
       role.kind !== RoleKind.Worker ||
       role.index !== 0 ||

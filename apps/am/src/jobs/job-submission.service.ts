@@ -26,6 +26,8 @@ import { JobLedger } from './job-ledger';
 import { JobControl } from './job-control.service';
 import { LAYOUT_PLANNER } from './jobs.tokens';
 import type { LayoutPlanner } from './jobs.tokens';
+import { StreamJobs } from './stream-jobs.service';
+import { StreamSnapshots } from './stream-snapshots';
 
 /**
  * POST /v1/jobs: validates a spec against the feature service's view of its examples, creates
@@ -40,14 +42,29 @@ export class JobSubmission {
     private readonly ledger: JobLedger,
     private readonly features: FeatureClient,
     private readonly control: JobControl,
+    private readonly snapshots: StreamSnapshots,
+    private readonly streams: StreamJobs,
     @Inject(LAYOUT_PLANNER) private readonly planLayout: LayoutPlanner,
   ) {}
 
   async submit(body: unknown): Promise<JobView> {
     const spec = parseInput(jobSpecSchema, body, 'job spec');
     const examples = spec.examples;
+    const jobId = newJobId(spec.name, randomBytes(4).toString('hex'));
     let prepared: PreparedExamples | null = null;
-    if ('version' in examples) {
+    if (spec.mode === 'stream') {
+      // No materialization: the roles read the stream from the job's consumer, and the layout
+      // is planned on the output schema of the pipeline's latest snapshot.
+      const snapshot = await this.snapshots.latest(examples.pipeline);
+      prepared = await this.prepareExamples(
+        spec,
+        snapshot.pipeline,
+        snapshot.version,
+        snapshot.outputSchema,
+        null,
+      );
+      await this.streams.ensureConsumer(jobId, spec);
+    } else if ('version' in examples) {
       const described = await this.features.describe(examples.pipeline, examples.version);
       if (described.materialization.status !== 'done') {
         const message = `version ${described.version} of pipeline "${described.pipeline}" is not materialized (status ${described.materialization.status}); give only the pipeline name to have it prepared`;
@@ -74,26 +91,20 @@ export class JobSubmission {
       if (latest) this.checkFit(spec, latest.outputSchema);
     }
     const now = this.ledger.now();
-    const job = new ActiveJob(
-      newJobId(spec.name, randomBytes(4).toString('hex')),
-      spec.name,
-      spec,
-      now,
-      {
-        state: JobState.Submitted,
-        reason: null,
-        generation: 0,
-        pipelineVersion: prepared?.version ?? null,
-        prepared,
-        progress: EMPTY_PROGRESS,
-        validation: [],
-        modelVersion: null,
-        lastSeq: 0,
-        schedulingSince: null,
-        updatedAt: now,
-        roles: [],
-      },
-    );
+    const job = new ActiveJob(jobId, spec.name, spec, now, {
+      state: JobState.Submitted,
+      reason: null,
+      generation: 0,
+      pipelineVersion: prepared?.version ?? null,
+      prepared,
+      progress: EMPTY_PROGRESS,
+      validation: [],
+      modelVersion: null,
+      lastSeq: 0,
+      schedulingSince: null,
+      updatedAt: now,
+      roles: [],
+    });
     job.record({
       type: 'job-state',
       from: null,
@@ -179,10 +190,11 @@ export class JobSubmission {
     pipeline: string,
     version: number,
     outputSchema: OutputSchema,
-    counts: { train: number; validation: number },
+    /** Null for a stream job (no materialized examples). */
+    counts: { train: number; validation: number } | null,
   ): Promise<PreparedExamples> {
     this.checkFit(spec, outputSchema);
-    if (counts.train === 0)
+    if (counts?.train === 0)
       this.fail(
         `version ${version} of pipeline "${pipeline}" has no training examples`,
         'examples',
@@ -200,8 +212,8 @@ export class JobSubmission {
       pipeline,
       version,
       outputSchema,
-      trainCount: counts.train,
-      validationCount: counts.validation,
+      trainCount: counts?.train ?? 0,
+      validationCount: counts?.validation ?? 0,
       layout,
     };
   }

@@ -14,6 +14,8 @@ import { JOBS_SETTINGS, JobsSettings, LAYOUT_PLANNER, LayoutPlanner } from './jo
 import { tfjsLayoutPlanner } from './layout-planner';
 import { ModelRegistryService } from './model-registry.service';
 import { ModelsController } from './models.controller';
+import { StreamJobs } from './stream-jobs.service';
+import { StreamSnapshots } from './stream-snapshots';
 
 /**
  * Jobs and the model catalogue of the AM. `nodes` is the app's NodesModule (the same dynamic
@@ -40,6 +42,8 @@ export class JobsModule {
         CheckpointReports,
         FailoverService,
         ModelRegistryService,
+        StreamSnapshots,
+        StreamJobs,
         JobSubmission,
         JobReports,
         JobScheduler,

@@ -7,7 +7,13 @@ import {
   NotFoundError,
   Subjects,
 } from '@dln/contracts';
-import { decideModelVersion, PromotionPolicy, VersionDecision } from '@dln/jobs';
+import {
+  CatalogueEntry,
+  decideModelVersion,
+  PromotionPolicy,
+  VersionDecision,
+  versionsToRetire,
+} from '@dln/jobs';
 import { encodeJson } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
 import { DataSource, EntityManager, ModelVersionRow } from '@dln/persistence';
@@ -34,6 +40,8 @@ export interface NewVersion {
   metrics: EvaluationMetrics;
   finite: boolean;
   policy: PromotionPolicy;
+  /** Overrides the batch rule (a stream export is judged by decideStreamVersion). */
+  decide?: (existing: readonly CatalogueEntry[]) => VersionDecision;
 }
 
 function toVersion(row: ModelVersionRow): ModelVersion {
@@ -76,16 +84,19 @@ export class ModelRegistryService {
       let defaultVersion: number | null = null;
       await this.dataSource.transaction(async (manager) => {
         const rows = await this.rows(manager, input.model);
-        decision = decideModelVersion(
-          rows.map((row) => ({
-            version: row.version,
-            metrics: row.metrics as EvaluationMetrics,
-            isDefault: row.isDefault,
-            pinned: row.pinned,
-          })),
-          { metrics: input.metrics, finite: input.finite },
-          input.policy,
-        );
+        const existing = rows.map((row) => ({
+          version: row.version,
+          metrics: row.metrics as EvaluationMetrics,
+          isDefault: row.isDefault,
+          pinned: row.pinned,
+        }));
+        decision = input.decide
+          ? input.decide(existing)
+          : decideModelVersion(
+              existing,
+              { metrics: input.metrics, finite: input.finite },
+              input.policy,
+            );
         if (!decision.accepted) return;
         const repo = manager.getRepository(ModelVersionRow);
         if (decision.becomesDefault)
@@ -117,6 +128,44 @@ export class ModelRegistryService {
           change: 'added',
         });
       return { decision, version };
+    });
+  }
+
+  /**
+   * Retires the versions of `jobId` beyond its newest `keep` (versionsToRetire: never the default
+   * or a pinned one): they leave the catalogue, and each is announced as `retired` so prediction
+   * instances unload it. Returns the retired version numbers.
+   */
+  retireJobVersions(model: string, jobId: string, keep: number): Promise<number[]> {
+    return this.serial(async () => {
+      const retired = await this.dataSource.transaction(async (manager) => {
+        const rows = await this.rows(manager, model);
+        const doomed = versionsToRetire(
+          rows.map((row) => ({
+            version: row.version,
+            jobId: row.jobId,
+            metrics: row.metrics as EvaluationMetrics,
+            isDefault: row.isDefault,
+            pinned: row.pinned,
+          })),
+          jobId,
+          keep,
+        );
+        for (const version of doomed)
+          await manager.getRepository(ModelVersionRow).delete({ model, version });
+        return {
+          doomed,
+          defaultVersion: rows.find((row) => row.isDefault)?.version ?? null,
+        };
+      });
+      for (const version of retired.doomed)
+        this.announce({
+          model,
+          version,
+          defaultVersion: retired.defaultVersion,
+          change: 'retired',
+        });
+      return retired.doomed;
     });
   }
 
