@@ -7,28 +7,21 @@ import {
 } from '@dln/contracts';
 import { flightsPipelineSpec, flightsSourceDeclaration } from '@dln/features';
 import { connectNats, jetStreamManagerOf, jetStreamOf, NatsConnection } from '@dln/messaging';
-import { deleteStreamsOfRoot, ServiceProcess, TEST_NATS_URL, uniqueRoot } from '@dln/testing';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  deleteStreamsOfRoot,
+  loadFlights,
+  ServiceProcess,
+  TEST_NATS_URL,
+  uniqueRoot,
+} from '@dln/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The data path of issue 2 as a user runs it: ingest and feature built in dist/ and started as
 // separate processes, talked to only through REST and NATS, with the real flights data.
-interface Flight {
-  date: string;
-  delay: number;
-  distance: number;
-  origin: string;
-  destination: string;
-}
-
-const flights = JSON.parse(
-  readFileSync(
-    join(dirname(require.resolve('vega-datasets')), '..', 'data', 'flights-20k.json'),
-    'utf8',
-  ),
-) as Flight[];
+const flights = loadFlights();
 
 async function call(method: string, url: string, body?: string, contentType = 'application/json') {
   const res = await fetch(url, {

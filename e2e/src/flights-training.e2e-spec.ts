@@ -17,41 +17,22 @@ import {
 import { RoleObjects } from '@dln/ps-wire';
 import {
   deleteStreamsOfRoot,
+  loadFlights,
   ServiceProcess,
   TEST_NATS_URL,
+  storedDate,
   uniqueRoot,
   waitFor,
 } from '@dln/testing';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Issue 3's whole path as separate processes: ingest -> feature -> am -> 2 workers + 1 ps ->
 // prediction, on the real flights data, then REST predictions checked against the exported model
 // run in this process on the same records.
-interface Flight {
-  date: string;
-  delay: number;
-  distance: number;
-  origin: string;
-  destination: string;
-}
-
-const flights = JSON.parse(
-  readFileSync(
-    join(dirname(require.resolve('vega-datasets')), '..', 'data', 'flights-20k.json'),
-    'utf8',
-  ),
-) as Flight[];
-
-/** "2001/01/13 14:56", zone-less, so UTC: the stored raw format (epoch ms). */
-function storedDate(date: string): number {
-  const [day, time] = date.split(' ');
-  const [y, mo, d] = (day ?? '').split('/').map(Number);
-  const [h, mi] = (time ?? '').split(':').map(Number);
-  return Date.UTC(y!, mo! - 1, d!, h!, mi!);
-}
+const flights = loadFlights();
 
 async function call<T>(
   method: string,
