@@ -100,7 +100,7 @@ async function trainAsWorker(
     shardSizes: config.parameters.shardSizes,
     signal: runtime.signal,
   });
-  const start = await startOf(config, data.partSizes, shardClient, new RoleObjects(nc, subjects));
+  const start = await startOf(config, data.partSizes, shardClient);
   log('info', 'examples loaded', {
     train: data.train.size,
     parts: data.partSizes,
@@ -159,32 +159,24 @@ interface WorkerData {
 }
 
 /**
- * Where this incarnation starts. A replacement (same generation) goes on where the ps shards
- * acknowledged its predecessor: the lowest position over the shards (a push that reached only
- * some of them is sent again, and those that have it answer without applying it). A rollback
- * (restoreFrom) starts at the checkpoint: sync at its step, async at this worker's recorded
- * position. Undefined: from the start.
+ * Where this incarnation starts. A replacement (same generation) or a rollback (restored shards)
+ * goes on where the ps shards acknowledged this worker: the lowest position over the shards (a
+ * push that reached only some of them is sent again, and those that have it answer without
+ * applying it). For a rollback those are the positions stored with the shards' checkpoint parts
+ * (sync: the checkpoint's step), more exact than the manifest's. Undefined: from the start.
  */
 async function startOf(
   config: RoleConfig,
   partSizes: readonly number[],
   client: NatsShardClient,
-  objects: RoleObjects,
 ): Promise<LoopStart | undefined> {
+  if (config.start === 'fresh' && config.restoreFrom === null) return undefined;
   const steps = stepsPerEpoch(partSizes, config.training.batchSize);
-  const { epochs } = config.training;
-  if (config.start === 'replacement') {
-    const positions = await Promise.all(
-      config.parameters.shardSizes.map((_, shard) => client.positions(shard)),
-    );
-    const reached = Math.min(...positions.map((p) => p.positions[config.index] ?? 0));
-    return loopStartOf(reached, steps, epochs);
-  }
-  if (config.restoreFrom === null) return undefined;
-  const manifest = await objects.getManifest(config.restoreFrom);
-  const own = manifest.workerPositions.find((position) => position.worker === config.index);
-  const global = config.training.updateMode === 'async' && own ? own.step : manifest.step;
-  return loopStartOf(global, steps, epochs);
+  const positions = await Promise.all(
+    config.parameters.shardSizes.map((_, shard) => client.positions(shard)),
+  );
+  const reached = Math.min(...positions.map((p) => p.positions[config.index] ?? 0));
+  return reached === 0 ? undefined : loopStartOf(reached, steps, config.training.epochs);
 }
 
 async function loadData(
