@@ -1,6 +1,6 @@
 import type { SourceDescription } from '@dln/contracts';
 import { flightsSourceDeclaration } from '@dln/features';
-import type { Flight } from './flights-data';
+import type { Flight } from '@dln/testing';
 import { callJson } from './http';
 import { Progress } from './progress';
 

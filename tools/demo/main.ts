@@ -1,6 +1,6 @@
 import { Subjects } from '@dln/contracts';
+import { loadFlights } from '@dln/testing';
 import { prepareFlightsFeatures } from './features-step';
-import { loadFlights } from './flights-data';
 import { ingestFlights } from './ingest-step';
 import { heldOutFlights, scoreFlights, waitForModel } from './predict-step';
 import { trainFlights } from './training-step';

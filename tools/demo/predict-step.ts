@@ -1,5 +1,5 @@
 import { splitOf } from '@dln/features';
-import type { Flight } from './flights-data';
+import type { Flight } from '@dln/testing';
 import { callJson } from './http';
 
 interface ModelStatus {
