@@ -257,4 +257,19 @@ describe('a ps shard lost and restored from the last checkpoint (real NATS)', ()
     const auc = next.workers[0]?.result?.metrics?.auc ?? 0;
     expect(auc).toBeGreaterThan((plain.workers[0]?.result?.metrics?.auc ?? 0) - 0.02);
   });
+
+  it('a replacement shard evicts a predecessor that is still alive, without any notice', async () => {
+    const harness = await harnessFor('evict', 'async');
+    const old = await harness.startPs(1);
+    await waitFor('ps-1 started', () => harness.reports.some((r) => r.type === 'started'));
+    const replacement = await harness.startPs(1, { attempt: 1, start: RoleStart.Replacement });
+    expect(await old.ended).toBeUndefined();
+    await waitFor('the replacement serves', () =>
+      harness.reports.some((r) => r.type === 'started' && r.token.attempt === 1),
+    );
+    // The superseded incarnation said nothing more; the replacement goes on serving.
+    expect(harness.reports.some((r) => r.type === 'finished')).toBe(false);
+    replacement.stop();
+    expect(await replacement.ended).toBeUndefined();
+  });
 });

@@ -43,6 +43,16 @@ export class FencingGuard {
         true,
       );
     }
+    if (incoming.role === this.own.role && incoming.attempt !== this.own.attempt) {
+      // A newer attempt of this very role announces itself: this incarnation is superseded.
+      const newer = incoming.attempt > this.own.attempt;
+      throw new FencedError(
+        newer
+          ? `${this.own.role} attempt ${this.own.attempt} is superseded by attempt ${incoming.attempt}`
+          : `${incoming.role} attempt ${incoming.attempt} is superseded by attempt ${this.own.attempt}`,
+        newer,
+      );
+    }
     const known = this.attempts.get(incoming.role);
     if (known !== undefined && incoming.attempt < known) {
       throw new FencedError(

@@ -52,6 +52,14 @@ describe('PsShard failover (async)', () => {
     expect(ps.updateCount).toBe(1);
   });
 
+  it('learns from a newer attempt of its own role that it is superseded', () => {
+    const ps = shard('async');
+    expect(() => ps.positionsFor({ ...psToken, attempt: 1 })).toThrow(
+      expect.objectContaining({ code: ErrorCode.Fenced, receiverSuperseded: true }),
+    );
+    expect(() => ps.positionsFor({ ...psToken, attempt: 0 })).not.toThrow();
+  });
+
   it('lets any role of its generation ask the positions, and refuses an older generation', () => {
     const ps = shard('async');
     expect(ps.positionsFor({ ...psToken, role: 'ps-1' })).toEqual([0, 0]);

@@ -108,6 +108,7 @@ export async function runPsRole(raw: unknown, runtime: RoleRuntime): Promise<voi
     else if (notice.type === 'role-replaced' && shard.supersede(notice.by))
       log('info', 'worker replaced', { superseded: notice.superseded, by: notice.by });
   });
+  if (config.start !== 'fresh') await evictPredecessor(nc, subjects, config);
   const responder = servePsShard({
     nc,
     subjects,
@@ -152,6 +153,27 @@ async function settleReports(outbox: ReportOutbox, runtime: RoleRuntime): Promis
 }
 
 const REPORT_FLUSH_MS = 15_000;
+
+/**
+ * A predecessor that is still alive (its node cut off, not dead) would keep answering on the
+ * shard's subjects: a request with this attempt's token tells it that it is superseded, and it
+ * stops without answering. Nobody answering is the usual case.
+ */
+async function evictPredecessor(
+  nc: NatsConnection,
+  subjects: Subjects,
+  config: RoleConfig,
+): Promise<void> {
+  const client = new NatsShardClient({
+    nc,
+    subjects,
+    token: config.token,
+    shardSizes: config.parameters.shardSizes,
+    timeoutMs: 500,
+    unavailableMs: 0,
+  });
+  await client.positions(config.index).catch(() => undefined);
+}
 
 /**
  * Async replacement: the updates this shard applied since its checkpoint and lost with its
