@@ -6,7 +6,9 @@
  * NATS restart (NATS back -> step past the pre-restart step), and the AM takeover (two AMs on
  * PostgreSQL with the lease: SIGKILL of the active -> the standby answers REST).
  * Last line: JSON {worker_detect_s, worker_recover_s, ps_detect_s, ps_recover_s, am_takeover_s,
- * nats_restart_recover_s}. BENCH_FAILOVER_ROUNDS (3), BENCH_FAILOVER_SEED.
+ * nats_restart_recover_s}. BENCH_FAILOVER_ROUNDS (3), BENCH_FAILOVER_SEED, BENCH_FAILOVER_CASES (a
+ * comma list of worker-role,worker-node,ps-role,nats-restart,am-takeover), BENCH_FAILOVER_TRACE=1
+ * (the job events after each kill).
  */
 import { JobEvent, JobView, LeaseView, NodeList } from '@dln/contracts';
 import { flightsPipelineSpec, flightsSourceDeclaration } from '@dln/features';
@@ -28,6 +30,10 @@ const ROUNDS = Math.max(1, Number(process.env['BENCH_FAILOVER_ROUNDS'] ?? 3));
 let seed = Number(process.env['BENCH_FAILOVER_SEED'] ?? Date.now() % 100_000);
 const LEASE_MS = 3000;
 const RUN_BOUND_MS = 120_000;
+const TRACE = process.env['BENCH_FAILOVER_TRACE'] === '1';
+const CASES = (
+  process.env['BENCH_FAILOVER_CASES'] ?? 'worker-role,worker-node,ps-role,nats-restart,am-takeover'
+).split(',');
 
 /** mulberry32: the kill points are random but reproducible from the printed seed. */
 function random(): number {
@@ -189,6 +195,26 @@ async function firstEventAfter(
   }
 }
 
+/** BENCH_FAILOVER_TRACE=1: the job's state changes after the kill, in seconds from it. */
+async function trace(cluster: Cluster, id: string, at: number): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const url = `${cluster.am}/v1/jobs/${id}/events?after=${after}`;
+    const page = (await call<{ events: JobEvent[] }>('GET', url)).body.events;
+    if (page.length === 0) return;
+    for (const e of page) {
+      const t = (Date.parse(e.at) - at) / 1000;
+      if (t >= -0.05 && e.type !== 'progress' && e.type !== 'checkpoint')
+        say(
+          `  +${t.toFixed(3)}s ${e.type} ${e.role ?? ''} ${e.from ?? ''}->${e.to ?? ''} ${JSON.stringify(e.detail)}`,
+        );
+      if (t >= -0.05 && e.type === 'progress')
+        say(`  +${t.toFixed(3)}s progress ${JSON.stringify(e.detail)}`);
+    }
+    after = page.at(-1)!.seq;
+  }
+}
+
 interface Timing {
   detectS: number | null;
   recoverS: number;
@@ -209,7 +235,7 @@ async function timedRun(
   const submitted = await call<JobView>('POST', `${cluster.am}/v1/jobs`, spec);
   if (submitted.status !== 201) throw new Error(JSON.stringify(submitted.body));
   const id = submitted.body.id;
-  const killStep = 5 + Math.floor(random() * 40);
+  const killStep = 20 + Math.floor(random() * 130);
   const before = await waitFor(
     `step ${killStep}`,
     async () => {
@@ -260,6 +286,7 @@ async function timedRun(
     const atMs = lost ? Date.parse(lost.at) : lossAt;
     if (atMs !== undefined) detectS = Math.max(0, (atMs - at) / 1000);
   }
+  if (TRACE) await trace(cluster, id, at);
   await call('POST', `${cluster.am}/v1/jobs/${id}/cancel`, {});
   await waitFor(
     'the job cancelled and its roles gone',
@@ -280,7 +307,7 @@ async function rounds(
 ): Promise<{ detect: number | null; recover: number | null }> {
   const detect: number[] = [];
   const recover: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; i < (CASES.includes(name) ? ROUNDS : 0); i++) {
     try {
       const t = await run();
       say({ case: name, round: i, detect_s: t.detectS, recover_s: t.recoverS });
@@ -400,7 +427,7 @@ async function main(): Promise<void> {
         return { at: Date.now(), role: null };
       }),
     );
-    const takeover = await amTakeover(nats);
+    const takeover = CASES.includes('am-takeover') ? await amTakeover(nats) : null;
     say({ worker_node_detect_s: node.detect, worker_node_recover_s: node.recover });
     say({
       worker_detect_s: worker.detect,
