@@ -80,7 +80,8 @@ export function isFenced(error: unknown): boolean {
 }
 
 /**
- * Runs a role body; on an error reports `failed` to the AM (flushing NATS so the report leaves
+ * Runs a role body; a FENCED error (the role is superseded) ends it quietly. On another error
+ * it reports `failed` to the AM (flushing NATS so the report leaves
  * before the process exits) and rethrows, so the role process exits non-zero.
  */
 export async function reportingFailure(
@@ -92,9 +93,13 @@ export async function reportingFailure(
     await body();
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
+    if (isFenced(error)) {
+      // Superseded: it stops as told and says nothing, the AM has moved on to its replacement.
+      runtime.log('warn', 'role superseded, stopped', { reason });
+      return;
+    }
     const address = failureAddress.safeParse(raw);
-    // A superseded incarnation says nothing: the AM has moved on to its replacement.
-    if (address.success && !runtime.nc.isClosed() && !isFenced(error)) {
+    if (address.success && !runtime.nc.isClosed()) {
       const { token, subjectRoot } = address.data;
       const report = natsReportSink(runtime.nc, new Subjects(subjectRoot), token.jobId);
       report({
