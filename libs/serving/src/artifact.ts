@@ -1,9 +1,13 @@
 import {
   PipelineSnapshot,
   pipelineSnapshotSchema,
+  OutputSchema,
   SourceDeclaration,
   sourceDeclarationSchema,
+  streamSnapshotSchema,
 } from '@dln/contracts';
+import { outputSchemaOf } from '@dln/features';
+import { isDeepStrictEqual } from 'node:util';
 import { artifactFromBlobs, loadArtifactModel, ModelArtifact } from '@dln/ml';
 import { ServableArtifact } from './loaded-model';
 
@@ -26,6 +30,44 @@ export function snapshotOfArtifact(artifact: ModelArtifact): PipelineSnapshot {
     );
   }
   return parsed.data;
+}
+
+/**
+ * A stream job's artifact pins a stream snapshot. Without per-key aggregates its examples are
+ * its base snapshot's (the stateless features), which serving encodes as in batch; a growing
+ * vocabulary was trained with room for `maxSize + 1` ids and the base encodes fewer, so the
+ * served schema is the base's, once it is checked to fit in the trained one. Aggregates need the
+ * feature service's per-key state at serving (not served here yet).
+ */
+function streamServing(
+  pipeline: Record<string, unknown>,
+  trained: OutputSchema,
+): { snapshot: PipelineSnapshot; outputSchema: OutputSchema } {
+  const parsed = streamSnapshotSchema.safeParse(pipeline);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `the artifact's stream snapshot is not valid: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  const { base, aggregates } = parsed.data;
+  if (aggregates.length > 0)
+    throw new Error(
+      `the artifact's stream snapshot has ${aggregates.length} per-key aggregate(s); serving them is not supported yet`,
+    );
+  const served = outputSchemaOf(base);
+  const fits =
+    isDeepStrictEqual(served.dense, trained.dense) &&
+    served.denseWidth === trained.denseWidth &&
+    isDeepStrictEqual(served.label, trained.label) &&
+    served.ids.length === trained.ids.length &&
+    served.ids.every(
+      (column, i) =>
+        column.name === trained.ids[i]?.name && column.cardinality <= trained.ids[i].cardinality,
+    );
+  if (!fits)
+    throw new Error("the stream snapshot's base does not fit the artifact's output schema");
+  return { snapshot: base, outputSchema: served };
 }
 
 /** The source declaration an artifact carries, if any (in its pipeline blob or its metadata). */
@@ -57,13 +99,17 @@ export async function servableFromBlobs(
   lookupSource: (source: string) => Promise<SourceDeclaration | undefined> = async () => undefined,
 ): Promise<ServableArtifact> {
   const artifact = artifactFromBlobs(blobsByFileName(blobs));
-  const snapshot = snapshotOfArtifact(artifact);
+  const pipeline = artifact.pipeline;
+  const { snapshot, outputSchema } =
+    isObject(pipeline) && 'streamSnapshotVersion' in pipeline
+      ? streamServing(pipeline, artifact.outputSchema)
+      : { snapshot: snapshotOfArtifact(artifact), outputSchema: artifact.outputSchema };
   const source = sourceOfArtifact(artifact) ?? (await lookupSource(snapshot.spec.source));
   const model = await loadArtifactModel(artifact);
   return {
     model,
     snapshot,
-    outputSchema: artifact.outputSchema,
+    outputSchema,
     ...(source ? { source } : {}),
     metadata: { ...artifact.metadata, classNames: artifact.classNames },
   };

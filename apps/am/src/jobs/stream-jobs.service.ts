@@ -14,6 +14,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ActiveJob } from './active-job';
 import { JobControl, RoleToStop } from './job-control.service';
 import { JobLedger } from './job-ledger';
+import { JOBS_SETTINGS } from './jobs.tokens';
+import type { JobsSettings } from './jobs.tokens';
 import { ModelRegistryService } from './model-registry.service';
 
 type Exported = Extract<RoleReport, { type: 'exported' }>;
@@ -39,11 +41,15 @@ export class StreamJobs {
     private readonly models: ModelRegistryService,
     @Inject(NATS_CONNECTION) private readonly nats: NatsConnection,
     @Inject(SUBJECTS) private readonly subjects: Subjects,
+    @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
   ) {
     this.ledger.onFinal((job) => {
       if (job.spec.mode !== 'stream') return;
       this.seenExports.delete(job.id);
-      void this.release(job.id, job.spec.examples.pipeline);
+      // After the roles' stop grace: a worker still fetching when its consumer vanishes would
+      // report a failure instead of ending quietly on its stop.
+      const pipeline = job.spec.examples.pipeline;
+      setTimeout(() => void this.release(job.id, pipeline), this.settings.stopGraceMs).unref();
     });
   }
 
