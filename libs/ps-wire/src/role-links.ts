@@ -10,6 +10,7 @@ import {
 import { encodeJson, requestJson } from '@dln/messaging';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EpochGate, ReportSink } from '@dln/training';
+import { StoppedError, untilAborted } from './abortable';
 
 /** Reports go to the AM as events on the job's report subject; publishing never blocks the role. */
 export function natsReportSink(nc: NatsConnection, subjects: Subjects, jobId: string): ReportSink {
@@ -42,7 +43,7 @@ export class NatsEpochGate implements EpochGate {
       if (this.options.signal?.aborted)
         throw new DlnError('UNAVAILABLE', 'stopped while waiting at the epoch gate');
       try {
-        const reply = await requestJson(
+        const asked = requestJson(
           this.nc,
           this.subjects.control(ControlPattern.epochGate),
           request,
@@ -52,8 +53,11 @@ export class NatsEpochGate implements EpochGate {
             timeoutMs: this.options.attemptTimeoutMs ?? 10_000,
           },
         );
+        const { signal } = this.options;
+        const reply = signal ? await untilAborted(asked, signal) : await asked;
         return reply.proceed;
       } catch (error) {
+        if (error instanceof StoppedError) continue;
         if (!(error instanceof DlnError) || !error.retryable) throw error;
         await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs ?? 500));
       }
