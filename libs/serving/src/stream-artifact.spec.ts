@@ -24,6 +24,7 @@ async function streamBlobs(withAggregate: boolean): Promise<Map<string, Uint8Arr
             key: 'c',
             window: { kind: 'tumbling', sizeMs: 3_600_000 },
             aggregate: 'count',
+            transform: 'none',
           },
         ]
       : [],
