@@ -71,6 +71,17 @@ describe.each(TEST_DATABASES)('am stream jobs on $kind', ({ kind, databaseUrl })
   const nodes: FakeNode[] = [];
   const announcements: ModelAnnouncement[] = [];
 
+  async function startAm(): Promise<NestFastifyApplication> {
+    const created = await createServiceApp(AmModule.forRoot(config), {
+      service: 'am',
+      config,
+      logger: new JsonLogger('am', 'error', () => undefined),
+    });
+    await created.init();
+    await created.getHttpAdapter().getInstance().ready();
+    return created;
+  }
+
   const http = () => request(app.getHttpServer());
   const job = async (id: string): Promise<JobView> =>
     (await http().get(`/v1/jobs/${id}`).expect(200)).body as JobView;
@@ -160,13 +171,7 @@ describe.each(TEST_DATABASES)('am stream jobs on $kind', ({ kind, databaseUrl })
     nc.subscribe(subjects.modelAnnouncements(), {
       callback: (_e, msg) => void announcements.push(decodeJson(msg.data) as ModelAnnouncement),
     });
-    app = await createServiceApp(AmModule.forRoot(config), {
-      service: 'am',
-      config,
-      logger: new JsonLogger('am', 'error', () => undefined),
-    });
-    await app.init();
-    await app.getHttpAdapter().getInstance().ready();
+    app = await startAm();
     for (const [id, nodeKind] of [
       ['p1', 'parameter-server'],
       ['w1', 'worker'],
@@ -305,6 +310,29 @@ describe.each(TEST_DATABASES)('am stream jobs on $kind', ({ kind, databaseUrl })
     expect(
       (await events(created.id)).filter((e) => e.type === 'job-state').map((e) => e.to),
     ).toEqual(['SUBMITTED', 'SCHEDULING', 'RUNNING']);
+
+    // An AM restart: the job is reloaded RUNNING with its roles, and worker 0 re-sending its
+    // last export (its answer lost) catalogues nothing new.
+    await app.close();
+    app = await startAm();
+    expect((await job(created.id)).state).toBe('RUNNING');
+    exportAt(w0, 40, 0.45);
+    w0.report({
+      type: 'progress',
+      epoch: 0,
+      step: 45,
+      loss: 0.4,
+      examples: 720,
+      examplesPerSecond: 50,
+    });
+    await waitFor(
+      'progress after the restart',
+      async () => (await job(created.id)).progress.step === 45,
+      5_000,
+      50,
+    );
+    expect((await catalogue()).map((v) => v.version)).toEqual([3, 4]);
+    expect((await job(created.id)).state).toBe('RUNNING');
 
     const cancelled = (await http().post(`/v1/jobs/${created.id}/cancel`).expect(200))
       .body as JobView;

@@ -79,6 +79,13 @@ export class StreamJobs {
     }
   }
 
+  private async catalogued(job: ActiveJob, objects: readonly string[]): Promise<boolean> {
+    const versions = await this.models.versions(job.spec.output.model).catch(() => []);
+    return versions.some(
+      (version) => version.jobId === job.id && version.objects[0] === objects[0],
+    );
+  }
+
   /**
    * Worker 0's export of a running stream job (under the job's lock). A refused export (not
    * finite: the NaN guard) fails the job as in batch: its parameters will not recover.
@@ -93,6 +100,8 @@ export class StreamJobs {
     if (seen.has(key)) return [];
     seen.add(key);
     if (seen.size > REMEMBERED_EXPORTS) seen.delete(seen.values().next().value as string);
+    // Across an AM restart (the role re-sends until answered): the same blobs catalogued already.
+    if (report.finite && (await this.catalogued(job, report.objects))) return [];
 
     const model = job.spec.output.model;
     const policy = promotionPolicyOf(job.spec);
