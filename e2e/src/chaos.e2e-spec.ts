@@ -296,12 +296,14 @@ describe('chaos: the flights job survives any single kill', () => {
     });
   });
 
-  it('a NATS restart mid-job', async () => {
-    await chaosCase(async () => {
+  it('a NATS restart mid-job: no node declared LOST, no rollback', async () => {
+    const job = await chaosCase(async () => {
       await nats.stop();
       await new Promise((r) => setTimeout(r, 1_000));
       await nats.resume();
     });
+    expect(job.generation).toBe(0);
+    expect(job.roles.every((r) => r.attempt === 0)).toBe(true);
   });
 
   it('SIGKILL of the feature service while it materializes: exactly one example per record', async () => {

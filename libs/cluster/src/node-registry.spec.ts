@@ -109,6 +109,18 @@ describe('NodeRegistry liveness', () => {
     }
   });
 
+  it('excuses the silence the AM could not hear (NATS down): a full timeout plus the grace from now', () => {
+    const { clock, registry } = setup();
+    registry.register(registration('n1'));
+    clock.advance(2 * INTERVAL);
+    registry.excuseSilence(500);
+    const excusedAt = clock.now();
+    expect(registry.sweep(excusedAt + 500 + 3 * INTERVAL)).toEqual([]);
+    expect(registry.sweep(excusedAt + 500 + 3 * INTERVAL + 1)).toEqual([
+      expect.objectContaining({ nodeId: 'n1', type: 'LOST' }),
+    ]);
+  });
+
   it('tolerates late heartbeats that stay inside the timeout', () => {
     const { clock, registry } = setup();
     registry.register(registration('n1'));

@@ -172,6 +172,15 @@ export class NodeRegistry {
     return { reply: { known: true }, events };
   }
 
+  /**
+   * The AM itself was cut off (its NATS connection dropped): heartbeats it could not hear are no
+   * evidence against the nodes. Every node's silence counts again from `graceMs` after now.
+   */
+  excuseSilence(graceMs = 0): void {
+    const from = this.clock.now() + Math.max(0, graceMs);
+    for (const entry of this.nodes.values()) entry.lastSeenAt = Math.max(entry.lastSeenAt, from);
+  }
+
   /** Declares LOST every ALIVE node silent for longer than the loss timeout. */
   sweep(now: number = this.clock.now()): NodeEvent[] {
     const events: NodeEvent[] = [];

@@ -58,12 +58,37 @@ export class NatsShardClient implements ShardClient {
   private readonly perChunk: number;
   private readonly timeoutMs: number;
   private readonly unavailableMs: number;
+  /** Settles at the connection's next reconnect (then replaced): a request in flight is sent again. */
+  private reconnected: Promise<void>;
+  private wakeOnReconnect: () => void = () => undefined;
 
   constructor(private readonly options: NatsShardClientOptions) {
     const maxPayload = options.maxPayload ?? options.nc.info?.max_payload ?? 1024 * 1024;
     this.perChunk = chunkFloats(maxPayload);
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.unavailableMs = options.unavailableMs ?? 600_000;
+    this.reconnected = this.nextReconnect();
+    void this.watchReconnects();
+  }
+
+  private nextReconnect(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wakeOnReconnect = resolve;
+    });
+  }
+
+  /** A request sent just before NATS restarted got lost with its server: no need to wait out its timeout. */
+  private async watchReconnects(): Promise<void> {
+    try {
+      for await (const status of this.options.nc.status()) {
+        if (status.type !== 'reconnect') continue;
+        const wake = this.wakeOnReconnect;
+        this.reconnected = this.nextReconnect();
+        wake();
+      }
+    } catch {
+      // the connection closed: nothing left to resend
+    }
   }
 
   /** The shard's acknowledged position of every worker (PsHeader.positions), its step and update count. */
@@ -177,7 +202,16 @@ export class NatsShardClient implements ShardClient {
       }
       const sentAt = performance.now();
       try {
-        const raw = (await nc.request(subject, data, { timeout: this.timeoutMs })).data;
+        const asked = nc.request(subject, data, { timeout: this.timeoutMs });
+        const reply = await Promise.race([
+          asked,
+          this.reconnected.then((): typeof RECONNECTED => RECONNECTED),
+        ]);
+        if (reply === RECONNECTED) {
+          asked.catch(() => undefined);
+          continue;
+        }
+        const raw = reply.data;
         this.stats.requests += 1;
         this.stats.bytesOut += data.byteLength;
         this.stats.bytesIn += raw.byteLength;
@@ -222,3 +256,4 @@ export class NatsShardClient implements ShardClient {
 }
 
 type Reply = ReturnType<typeof decodePsMessage>;
+const RECONNECTED = Symbol('reconnected');

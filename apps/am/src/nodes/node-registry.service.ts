@@ -10,9 +10,17 @@ import {
   NotFoundError,
   RoleExitReport,
 } from '@dln/contracts';
-import { DATA_SOURCE } from '@dln/platform';
+import type { NatsConnection } from '@dln/messaging';
+import { DATA_SOURCE, NATS_CONNECTION } from '@dln/platform';
 import type { DataSource } from '@dln/persistence';
-import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnModuleDestroy,
+  OnModuleInit,
+  Optional,
+} from '@nestjs/common';
 import { NodeStore } from './node-store';
 import { NODE_REGISTRY_SETTINGS, NodeRegistrySettings } from './nodes.tokens';
 
@@ -43,6 +51,8 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   private writes: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastFlush = 0;
+  /** The AM's own NATS connection is down: nodes' silence proves nothing, no sweep. */
+  private deaf = false;
   private markLoaded: () => void = () => undefined;
   /** Resolved once the persisted nodes are back: NATS handlers may be bound before that. */
   private readonly loaded = new Promise<void>((resolve) => (this.markLoaded = resolve));
@@ -50,6 +60,7 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(DATA_SOURCE) dataSource: DataSource,
     @Inject(NODE_REGISTRY_SETTINGS) private readonly settings: NodeRegistrySettings,
+    @Optional() @Inject(NATS_CONNECTION) private readonly nats?: NatsConnection,
   ) {
     this.registry = new NodeRegistry({
       heartbeatIntervalMs: settings.heartbeatIntervalMs,
@@ -66,6 +77,28 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
     this.logger.log({ msg: 'nodes reloaded', count: records.length });
     this.sweepTimer = setInterval(() => this.sweep(), this.settings.sweepIntervalMs);
     this.sweepTimer.unref();
+    void this.watchConnection();
+  }
+
+  /**
+   * A NATS restart cuts the AM off as much as the nodes: while disconnected nothing is swept, and
+   * on reconnect every node gets a full timeout (plus the restore grace) to heartbeat again, so a
+   * NATS restart does not make every node LOST and every job roll back.
+   */
+  private async watchConnection(): Promise<void> {
+    if (!this.nats) return;
+    try {
+      for await (const status of this.nats.status()) {
+        if (status.type === 'disconnect') this.deaf = true;
+        if (status.type === 'reconnect') {
+          this.registry.excuseSilence(this.settings.restoreGraceMs);
+          this.deaf = false;
+          this.logger.log({ msg: 'NATS reconnected: node silence excused' });
+        }
+      }
+    } catch {
+      // the connection closed: the AM is stopping
+    }
   }
 
   /** First step of a shutdown, before the NATS handlers stop: no sweep may run without them. */
@@ -138,7 +171,7 @@ export class NodeRegistryService implements OnModuleInit, OnModuleDestroy {
 
   /** Runs one sweep now (the timer calls this); returns the events it produced. */
   sweep(now?: number): NodeEvent[] {
-    const events = this.registry.sweep(now);
+    const events = this.deaf ? [] : this.registry.sweep(now);
     for (const event of events) this.logEvent(event);
     if (events.length > 0) void this.persist([...new Set(events.map((e) => e.nodeId))], events);
     this.flushHeartbeats(false);
