@@ -8,6 +8,7 @@ import {
 } from '@dln/contracts';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PushReply, ShardClient } from '@dln/training';
+import { StoppedError, untilAborted } from './abortable';
 import { chunkCount, chunkFloats, chunkRange, decodePsMessage, encodePsMessage } from './ps-codec';
 
 export interface NatsShardClientOptions {
@@ -203,10 +204,12 @@ export class NatsShardClient implements ShardClient {
       const sentAt = performance.now();
       try {
         const asked = nc.request(subject, data, { timeout: this.timeoutMs });
-        const reply = await Promise.race([
+        const raced = Promise.race([
           asked,
           this.reconnected.then((): typeof RECONNECTED => RECONNECTED),
         ]);
+        // Told to stop: leave at once, not after the request's timeout (the slot is wanted).
+        const reply = signal ? await untilAborted(raced, signal) : await raced;
         if (reply === RECONNECTED) {
           asked.catch(() => undefined);
           continue;
@@ -218,6 +221,7 @@ export class NatsShardClient implements ShardClient {
         return decodePsMessage(raw);
       } catch (cause) {
         if (cause instanceof DlnError) throw cause;
+        if (cause instanceof StoppedError) continue;
         const text = cause instanceof Error ? cause.message : String(cause);
         const noResponders =
           /no responders/i.test(text) || (cause as { code?: string }).code === '503';

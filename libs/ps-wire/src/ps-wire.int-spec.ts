@@ -132,4 +132,22 @@ describe('ps wire over real NATS', () => {
       }).pull(3, 0),
     ).rejects.toMatchObject({ code: ErrorCode.Unavailable });
   });
+
+  it('leaves a request without an answer as soon as the role is told to stop', async () => {
+    serve(5, 1);
+    const stop = new AbortController();
+    const waiting = new NatsShardClient({
+      nc,
+      subjects,
+      // A newer generation: the shard stays silent.
+      token: token('worker-0', 2),
+      shardSizes: [SIZE, SIZE, SIZE, SIZE, SIZE, SIZE],
+      timeoutMs: 30_000,
+      signal: stop.signal,
+    }).pull(5, 0);
+    setTimeout(() => stop.abort(), 200);
+    const started = performance.now();
+    await expect(waiting).rejects.toMatchObject({ code: ErrorCode.Unavailable });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });
