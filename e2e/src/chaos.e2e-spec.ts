@@ -331,7 +331,7 @@ describe('chaos: the flights job survives any single kill', () => {
       120_000,
       20,
     );
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
     await services.get('feature')!.stop('SIGKILL');
     expect((await view(id)).state).toBe('PREPARING');
     await start('feature', 'feature');

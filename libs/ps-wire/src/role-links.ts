@@ -11,6 +11,7 @@ import { encodeJson, requestJson } from '@dln/messaging';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EpochGate, ReportSink } from '@dln/training';
 import { StoppedError, untilAborted } from './abortable';
+import { RECONNECTED, Reconnects } from './reconnects';
 
 /** Reports go to the AM as events on the job's report subject; publishing never blocks the role. */
 export function natsReportSink(nc: NatsConnection, subjects: Subjects, jobId: string): ReportSink {
@@ -30,6 +31,8 @@ export interface NatsEpochGateOptions {
  * again after a timeout or an AM failover is safe; it asks until it gets an answer or is aborted.
  */
 export class NatsEpochGate implements EpochGate {
+  private reconnects: Reconnects | undefined;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly subjects: Subjects,
@@ -54,7 +57,16 @@ export class NatsEpochGate implements EpochGate {
           },
         );
         const { signal } = this.options;
-        const reply = signal ? await untilAborted(asked, signal) : await asked;
+        this.reconnects ??= new Reconnects(this.nc);
+        // A request lost in a NATS restart is asked again at the reconnect, not after its timeout.
+        const reply = await Promise.race([
+          signal ? untilAborted(asked, signal) : asked,
+          this.reconnects.next(),
+        ]);
+        if (reply === RECONNECTED) {
+          asked.catch(() => undefined);
+          continue;
+        }
         return reply.proceed;
       } catch (error) {
         if (error instanceof StoppedError) continue;
