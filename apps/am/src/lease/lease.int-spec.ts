@@ -12,6 +12,7 @@ import { connectNats, KvLeaseStore } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
 
 const LEASE = 1500;
+const TIMER_SLACK_MS = 400;
 
 interface Contender {
   election: LeaseElection;
@@ -194,9 +195,12 @@ describe('the AM lease when NATS goes away (private server)', () => {
     await new Promise((resolve) => setTimeout(resolve, LEASE));
     const stoppedAt = monotonicClock.now();
     await server.stop();
+    // No renewal can succeed any more: this is the deadline the holder steps down at.
+    const deadline = c.election.deadline()!;
+    expect(deadline).toBeLessThanOrEqual(stoppedAt + LEASE - c.election.guardMs);
     await waitFor('standby', () => c.election.state === LeaseState.Standby, 2 * LEASE, 5);
-    const steppedDown = c.changes.at(-1)!.at - stoppedAt;
-    expect(steppedDown).toBeLessThanOrEqual(LEASE - c.election.guardMs + 100);
+    // Its timer fires at the deadline; a loaded 2-core machine may run it late, hence the slack.
+    expect(c.changes.at(-1)!.at).toBeLessThanOrEqual(deadline + TIMER_SLACK_MS);
     await server.resume();
     await waitFor('active again', () => c.election.state === LeaseState.Active, 30_000, 20);
     expect(c.changes.map((change) => change.state)).toEqual(['ACTIVE', 'STANDBY', 'ACTIVE']);
