@@ -258,6 +258,26 @@ describe('NodeRegistry slots', () => {
     expect(roleKey(token('worker-0', 1))).not.toBe(roleKey(token('worker-0', 0)));
   });
 
+  it('frees a reservation the node never reports running after the TTL, and one it ran when it ends', () => {
+    const { clock, registry } = setup();
+    registry.register(registration('n1'));
+    expect(registry.reserve('n1', token('worker-0'))).toBe(true);
+    expect(registry.reserve('n1', token('worker-1'))).toBe(true);
+    expect(registry.slots('n1')).toEqual({ total: 2, used: 2, free: 0 });
+    // worker-1 starts: from now on the heartbeats count it, not the reservation.
+    beat(registry, 'n1', 0, [running('worker-1')]);
+    clock.advance(59_999);
+    beat(registry, 'n1', 1, [running('worker-1')]);
+    expect(registry.slots('n1')).toEqual({ total: 2, used: 2, free: 0 });
+    // worker-0's release was lost: its reservation lapses at 60 s.
+    clock.advance(1);
+    expect(registry.slots('n1')).toEqual({ total: 2, used: 1, free: 1 });
+    // worker-1 ended without an exit report reaching the AM: the next heartbeat frees it.
+    beat(registry, 'n1', 2, []);
+    expect(registry.slots('n1')).toEqual({ total: 2, used: 0, free: 2 });
+    expect(registry.get('n1')?.reservations).toEqual([]);
+  });
+
   it('offers only ALIVE nodes of the asked kind with free slots, most free first', () => {
     const { clock, registry } = setup();
     registry.register(registration('a', { slots: 1 }));

@@ -51,7 +51,15 @@ export interface NodeRegistryOptions {
   /** Missed intervals after which a node is LOST (3 per ../shared/ARCHITECTURE.md). */
   lossAfterMissed: number;
   clock?: Clock;
+  /**
+   * A slot reserved for a role that the node never reports running is freed after this long
+   * (default 60 s): a lost release (an exit report handled before a restarted AM re-reserved
+   * its roles, a command whose answer never came) must not leak the slot for ever.
+   */
+  reservationTtlMs?: number;
 }
+
+const DEFAULT_RESERVATION_TTL_MS = 60_000;
 
 export interface RegisterResult {
   ack: NodeRegistrationAck;
@@ -63,6 +71,8 @@ export interface RegisterResult {
 interface Entry extends NodeRecord {
   /** Liveness counts from here: the last heartbeat, registration or restore. */
   lastSeenAt: number;
+  /** When each reservation was made (or restored); not persisted. */
+  reservedAt: Map<string, number>;
 }
 
 /**
@@ -100,6 +110,7 @@ export class NodeRegistry {
         runningRoles: [...record.runningRoles],
         reservations: [...record.reservations],
         lastSeenAt: now,
+        reservedAt: new Map(record.reservations.map((key) => [key, now])),
       });
     }
   }
@@ -146,6 +157,7 @@ export class NodeRegistry {
       runningRoles: [...runningRoles],
       reservations,
       lastSeenAt: now,
+      reservedAt: new Map(reservations.map((key) => [key, previous?.reservedAt.get(key) ?? now])),
     });
     return { ack: this.ack(registration.nodeId, previous !== undefined), events, lostRoles };
   }
@@ -215,6 +227,7 @@ export class NodeRegistry {
   slots(nodeId: string): SlotUsage | undefined {
     const entry = this.nodes.get(nodeId);
     if (!entry) return undefined;
+    this.pruneReservations(entry);
     const keys = new Set(entry.reservations);
     for (const role of entry.runningRoles) keys.add(roleKey(role.token));
     const total = entry.registration.slots;
@@ -238,13 +251,27 @@ export class NodeRegistry {
     const key = roleKey(token);
     if (!entry || !usage) return false;
     if (entry.reservations.includes(key)) return true;
-    if (entry.runningRoles.some((role) => roleKey(role.token) === key)) {
-      entry.reservations.push(key);
-      return true;
-    }
+    if (entry.runningRoles.some((role) => roleKey(role.token) === key)) return true;
     if (usage.free < 1) return false;
     entry.reservations.push(key);
+    entry.reservedAt.set(key, this.clock.now());
     return true;
+  }
+
+  /**
+   * A reservation ends when the node reports the role running (its heartbeats count it from
+   * then on) or when it is older than the reservation TTL.
+   */
+  private pruneReservations(entry: Entry): void {
+    const now = this.clock.now();
+    const ttl = this.options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    const running = new Set(entry.runningRoles.map((role) => roleKey(role.token)));
+    entry.reservations = entry.reservations.filter((key) => {
+      const since = entry.reservedAt.get(key) ?? now;
+      const keep = !running.has(key) && now - since < ttl;
+      if (!keep) entry.reservedAt.delete(key);
+      return keep;
+    });
   }
 
   /** Frees the slot of a role that ended or was moved away. */
@@ -253,6 +280,7 @@ export class NodeRegistry {
     if (!entry) return;
     const key = roleKey(token);
     entry.reservations = entry.reservations.filter((candidate) => candidate !== key);
+    entry.reservedAt.delete(key);
     entry.runningRoles = entry.runningRoles.filter((role) => roleKey(role.token) !== key);
   }
 
@@ -289,7 +317,7 @@ export class NodeRegistry {
   }
 
   private toRecord(entry: Entry): NodeRecord {
-    const { lastSeenAt: _lastSeenAt, ...record } = entry;
+    const { lastSeenAt: _lastSeenAt, reservedAt: _reservedAt, ...record } = entry;
     return {
       ...record,
       registration: { ...record.registration },
