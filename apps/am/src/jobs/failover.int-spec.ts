@@ -3,7 +3,6 @@ import {
   FencingToken,
   JobControlNotice,
   jobControlNoticeSchema,
-  JobEvent,
   JobSpecInput,
   JobView,
   RoleConfig,
@@ -11,7 +10,6 @@ import {
 } from '@dln/contracts';
 import { connectNats, decodeJson, NatsConnection } from '@dln/messaging';
 import { dropPostgresSchema } from '@dln/persistence';
-import { createServiceApp, JsonLogger } from '@dln/platform';
 import {
   deleteStreamsOfRoot,
   TEST_DATABASES,
@@ -24,10 +22,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadAmConfig } from '../am.config';
-import { AmModule } from '../am.module';
+import { jobsApi, startTestAm } from './fixtures/am-test-app';
 import { fakeFeatureService, FakeNode, FakeRole, fakeVersion } from './fixtures/fake-peers';
 
 const HEARTBEAT_MS = 200;
@@ -85,34 +82,10 @@ describe.each(TEST_DATABASES)('am failover on $kind', ({ kind, databaseUrl }) =>
   const notices: JobControlNotice[] = [];
   const submitted: string[] = [];
 
-  async function startAm(): Promise<NestFastifyApplication> {
-    const created = await createServiceApp(AmModule.forRoot(config), {
-      service: 'am',
-      config,
-      logger: new JsonLogger('am', 'error', () => undefined),
-    });
-    await created.init();
-    await created.getHttpAdapter().getInstance().ready();
-    return created;
-  }
-
-  const http = () => request(app.getHttpServer());
-  const job = async (id: string): Promise<JobView> =>
-    (await http().get(`/v1/jobs/${id}`).expect(200)).body as JobView;
-  const events = async (id: string): Promise<JobEvent[]> =>
-    (await http().get(`/v1/jobs/${id}/events`).expect(200)).body.events as JobEvent[];
+  const startAm = () => startTestAm(config);
+  const { http, job, events, untilState } = jobsApi(() => app);
   const jobStates = async (id: string) =>
     (await events(id)).filter((e) => e.type === 'job-state').map((e) => e.to);
-  const untilState = (id: string, state: string, timeoutMs = 15_000) =>
-    waitFor(
-      `job ${id} ${state}`,
-      async () => {
-        const view = await job(id);
-        return view.state === state ? view : undefined;
-      },
-      timeoutMs,
-      50,
-    );
   /** The newest assignment of a role (highest generation, then attempt), or undefined. */
   const latest = (jobId: string, role: string): Assignment | undefined =>
     nodes

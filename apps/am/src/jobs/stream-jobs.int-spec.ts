@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import {
   ControlPattern,
   ErrorCode,
-  JobEvent,
   JobSpecInput,
   JobView,
   ModelAnnouncement,
@@ -12,7 +11,6 @@ import {
 } from '@dln/contracts';
 import { connectNats, decodeJson, encodeJson, NatsConnection } from '@dln/messaging';
 import { dropPostgresSchema } from '@dln/persistence';
-import { createServiceApp, JsonLogger } from '@dln/platform';
 import {
   deleteStreamsOfRoot,
   TEST_DATABASES,
@@ -25,10 +23,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAmConfig } from '../am.config';
-import { AmModule } from '../am.module';
+import { jobsApi, startTestAm } from './fixtures/am-test-app';
 import { BINARY_SCHEMA, FakeNode, FakeRole } from './fixtures/fake-peers';
 
 const HEARTBEAT_MS = 200;
@@ -71,29 +68,8 @@ describe.each(TEST_DATABASES)('am stream jobs on $kind', ({ kind, databaseUrl })
   const nodes: FakeNode[] = [];
   const announcements: ModelAnnouncement[] = [];
 
-  async function startAm(): Promise<NestFastifyApplication> {
-    const created = await createServiceApp(AmModule.forRoot(config), {
-      service: 'am',
-      config,
-      logger: new JsonLogger('am', 'error', () => undefined),
-    });
-    await created.init();
-    await created.getHttpAdapter().getInstance().ready();
-    return created;
-  }
-
-  const http = () => request(app.getHttpServer());
-  const job = async (id: string): Promise<JobView> =>
-    (await http().get(`/v1/jobs/${id}`).expect(200)).body as JobView;
-  const events = async (id: string): Promise<JobEvent[]> =>
-    (await http().get(`/v1/jobs/${id}/events`).expect(200)).body.events as JobEvent[];
-  const untilState = (id: string, state: string, timeoutMs = 15_000) =>
-    waitFor(
-      `job ${id} ${state}`,
-      async () => ((await job(id)).state === state ? job(id) : undefined),
-      timeoutMs,
-      50,
-    );
+  const startAm = () => startTestAm(config);
+  const { http, job, events, untilState } = jobsApi(() => app);
   const catalogue = async (): Promise<ModelVersion[]> =>
     (await http().get('/v1/models/ctr/versions').expect(200)).body.versions as ModelVersion[];
   const rolesOf = (jobId: string) => nodes.flatMap((node) => node.rolesOf(jobId));
