@@ -4,6 +4,7 @@ import { fencingTokenSchema } from './fencing';
 import { modelSpecSchema, trainingSettingsSchema, EarlyStoppingMetric } from './models';
 import { resourceName } from './names';
 import { streamJobSettingsSchema } from './stream-jobs';
+import { inferenceJobSettingsSchema, TRAINING_ONLY_FIELDS } from './inference-jobs';
 import { JobState, RoleState } from './state-machines';
 
 export const JOB_LIMITS = { maxWorkers: 64, maxPs: 16, maxSchedulingSeconds: 86_400 } as const;
@@ -20,28 +21,37 @@ export const promotionPolicySchema = z.strictObject({
   margin: z.number().min(0).max(1e6).default(0.01),
 });
 
+const clusterSchema = z.strictObject({
+  workers: z.number().int().min(1).max(JOB_LIMITS.maxWorkers),
+  ps: z.number().int().min(1).max(JOB_LIMITS.maxPs),
+});
+const schedulingSchema = z
+  .strictObject({
+    timeoutSeconds: z.number().int().min(1).max(JOB_LIMITS.maxSchedulingSeconds).default(300),
+  })
+  .default({ timeoutSeconds: 300 });
+
 /** The fields of a job spec (JobSpec is this object with the mode rules of `jobSpecSchema`). */
 const jobSpecObject = z.strictObject({
   name: resourceName,
-  /** `batch`: epochs over a materialized version; `stream`: a stream pipeline, until cancelled (stream-jobs.ts). */
-  mode: z.enum(['batch', 'stream']).default('batch'),
+  /**
+   * `batch`: epochs over a materialized version; `stream`: a stream pipeline, until cancelled
+   * (stream-jobs.ts); `inference`: scores with a catalogued version (inference-jobs.ts; submitted
+   * as `inferenceJobSpecSchema`, stored with the model and training settings of the version).
+   */
+  mode: z.enum(['batch', 'stream', 'inference']).default('batch'),
   examples: jobExamplesSchema,
   model: modelSpecSchema,
   training: trainingSettingsSchema,
-  cluster: z.strictObject({
-    workers: z.number().int().min(1).max(JOB_LIMITS.maxWorkers),
-    ps: z.number().int().min(1).max(JOB_LIMITS.maxPs),
-  }),
+  cluster: clusterSchema,
   output: z.strictObject({ model: resourceName, promotion: promotionPolicySchema.optional() }),
-  scheduling: z
-    .strictObject({
-      timeoutSeconds: z.number().int().min(1).max(JOB_LIMITS.maxSchedulingSeconds).default(300),
-    })
-    .default({ timeoutSeconds: 300 }),
+  scheduling: schedulingSchema,
   /** What happens when a role is lost or fails (see failover.ts). */
   failover: failoverSpecSchema.default({ ...FAILOVER_DEFAULTS }),
   /** Stream mode only: exports, versions kept, the progressive window. */
   stream: streamJobSettingsSchema.optional(),
+  /** Inference mode only: the model version (resolved at submit) and the input it scores. */
+  inference: inferenceJobSettingsSchema.optional(),
 });
 
 /**
@@ -73,6 +83,20 @@ function streamDefaults(value: unknown, ctx: z.RefinementCtx): unknown {
 export const jobSpecSchema = z.preprocess(
   streamDefaults,
   jobSpecObject.superRefine((spec, ctx) => {
+    if (spec.mode === 'inference') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mode'],
+        message: 'an inference job is submitted as inferenceJobSpecSchema',
+      });
+      return;
+    }
+    if (spec.inference)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inference'],
+        message: 'only an inference job takes inference settings',
+      });
     if (spec.mode !== 'stream') {
       if (spec.stream)
         ctx.addIssue({
@@ -113,6 +137,49 @@ export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type JobSpecInput = Omit<z.input<typeof jobSpecObject>, 'training'> & {
   training: Omit<z.input<typeof trainingSettingsSchema>, 'epochs'> & { epochs?: number };
 };
+
+/** Whether a submitted body asks for an inference job (parsed by `inferenceJobSpecSchema`). */
+export function isInferenceSubmission(body: unknown): boolean {
+  return (
+    typeof body === 'object' && body !== null && (body as { mode?: unknown }).mode === 'inference'
+  );
+}
+
+/** A precise refusal of each training-only field in an inference spec (before the strict parse). */
+function refuseTrainingFields(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const spec = { ...(value as Record<string, unknown>) };
+  for (const field of TRAINING_ONLY_FIELDS) {
+    if (!(field in spec)) continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: [field],
+      message: `an inference job takes no ${field}: the model version brings its model, pipeline and settings`,
+    });
+    delete spec[field];
+  }
+  return spec;
+}
+
+/**
+ * `POST /v1/jobs` with `mode: 'inference'`: the model version, the input, the cluster. The AM
+ * resolves it into a JobSpec (`mode: 'inference'`, the version recorded in `inference.version`,
+ * the model spec and training settings of the version's training job, `examples` the input,
+ * `output.model` the scored model).
+ */
+export const inferenceJobSpecSchema = z.preprocess(
+  refuseTrainingFields,
+  z.strictObject({
+    name: resourceName,
+    mode: z.literal('inference'),
+    inference: inferenceJobSettingsSchema,
+    cluster: clusterSchema,
+    scheduling: schedulingSchema,
+    failover: failoverSpecSchema.default({ ...FAILOVER_DEFAULTS }),
+  }),
+);
+export type InferenceJobSpec = z.infer<typeof inferenceJobSpecSchema>;
+export type InferenceJobSpecInput = z.input<typeof inferenceJobSpecSchema>;
 
 /** Evaluation on the validation split; absent metrics do not apply to the label kind. */
 export const evaluationMetricsSchema = z.strictObject({

@@ -92,8 +92,10 @@ export const predictionMessageSchema = z.object({
   error: z.string().optional(),
   /** When the record was scored, epoch ms. */
   timestamp: z.number(),
-  /** When the raw record was stored in its raw stream, epoch ms. */
+  /** When the raw record was stored in its raw stream (an inference job: its example), epoch ms. */
   ingestedAt: z.number(),
+  /** The inference job that scored it (absent from the prediction service's scorers). */
+  job: z.string().optional(),
 });
 export type PredictionMessage = z.infer<typeof predictionMessageSchema>;
 

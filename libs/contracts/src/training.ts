@@ -6,6 +6,7 @@ import { outputSchemaSchema } from './examples';
 import { modelSpecSchema, parameterLayoutSchema, trainingSettingsSchema } from './models';
 import { resourceName } from './names';
 import { sequenceRangesSchema, streamRoleSettingsSchema } from './stream-jobs';
+import { inferenceRoleSettingsSchema } from './inference-jobs';
 
 /** Role entry modules the nodes ship (AssignRoleCommand.entry). */
 export const RoleEntry = { Worker: 'worker-role', ParameterServer: 'ps-role' } as const;
@@ -47,6 +48,11 @@ export const roleConfigSchema = z.strictObject({
    * pipeline and the snapshot version the job started from (counts 0).
    */
   stream: streamRoleSettingsSchema.optional(),
+  /**
+   * Inference jobs (inference-jobs.ts): the version's artifact, the input and the job's
+   * consumer; `model`, `training` and `parameters` are those of the version's training job.
+   */
+  inference: inferenceRoleSettingsSchema.optional(),
 });
 export type RoleConfig = z.infer<typeof roleConfigSchema>;
 

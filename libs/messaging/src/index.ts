@@ -7,3 +7,4 @@ export * from './publish-window';
 export type { NatsConnection, Msg, MsgHdrs } from '@nats-io/transport-node';
 export { headers as natsHeaders } from '@nats-io/transport-node';
 export * from './kv-lease-store';
+export * from './predictions-stream';

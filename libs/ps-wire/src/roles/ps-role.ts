@@ -146,7 +146,7 @@ export async function runPsRole(raw: unknown, runtime: RoleRuntime): Promise<voi
 }
 
 /** Gives the last reports a moment to reach the AM (it may be away); then they are dropped. */
-async function settleReports(outbox: ReportOutbox, runtime: RoleRuntime): Promise<void> {
+export async function settleReports(outbox: ReportOutbox, runtime: RoleRuntime): Promise<void> {
   if (!(await outbox.flush(REPORT_FLUSH_MS)))
     runtime.log('warn', 'reports not acknowledged by the AM', { pending: outbox.pending });
   outbox.close();
@@ -159,7 +159,7 @@ const REPORT_FLUSH_MS = 15_000;
  * shard's subjects: a request with this attempt's token tells it that it is superseded, and it
  * stops without answering. Nobody answering is the usual case.
  */
-async function evictPredecessor(
+export async function evictPredecessor(
   nc: NatsConnection,
   subjects: Subjects,
   config: RoleConfig,

@@ -1,0 +1,194 @@
+import { DlnError, RecordHeader, RoleConfig, Subjects } from '@dln/contracts';
+import { jetStreamOf, publishAll } from '@dln/messaging';
+import { buildModel, unpackShard, writeWeights } from '@dln/ml';
+import type { LayersModel } from '@tensorflow/tfjs';
+import type { JsMsg } from '@nats-io/jetstream';
+import { inferenceInputOf, InferenceReader } from '../inference-consumer';
+import { scoreInferenceBatch, InferenceTarget } from '../inference-scoring';
+import { supersessionSignal } from '../job-control';
+import { NatsShardClient } from '../ps-client';
+import { ReportOutbox } from '../report-outbox';
+import { inferenceOf } from './inference-ps-role';
+import { isFenced, parseRoleConfig, RoleRuntime, startBackend } from './role-runtime';
+
+export interface InferenceWorkerOptions {
+  /** Called after a batch's scores were published, before its messages are acknowledged. */
+  beforeAck?: (batch: number) => Promise<void>;
+  progressEveryMs?: number;
+  reportFlushMs?: number;
+}
+
+/** What one worker did: records it published scores for, and JetStream's copies among them. */
+export interface InferenceWorkerResult {
+  scored: number;
+  duplicates: number;
+  unscorable: number;
+  batches: number;
+}
+
+/**
+ * The worker role of an inference job: pulls the model version's parameters from every shard
+ * once, builds the model, then takes batches from the job's shared consumer, scores each with
+ * one model call, publishes one prediction message per record (job-scoped msg id) and
+ * acknowledges the batch only once every PubAck is in. It reports `progress` (records scored,
+ * records/s) and, once the bounded input is drained (nothing to deliver, nothing out with any
+ * worker), `finished`. A stop or a supersession ends it quietly; its unacknowledged records are
+ * redelivered to the other workers or its replacement, and their copies dropped by JetStream.
+ */
+export async function runInferenceWorkerRole(
+  raw: unknown,
+  runtime: RoleRuntime,
+  options: InferenceWorkerOptions = {},
+): Promise<InferenceWorkerResult | undefined> {
+  const config = parseRoleConfig(raw, 'worker');
+  const { nc, log } = runtime;
+  const subjects = new Subjects(config.subjectRoot);
+  const outbox = new ReportOutbox(nc, subjects, config.token.jobId);
+  const superseded = supersessionSignal(nc, subjects, config.token);
+  const signal = AbortSignal.any([runtime.signal, superseded.signal]);
+  try {
+    return await scoreAsWorker(config, { ...runtime, signal }, outbox, options);
+  } catch (error) {
+    if (isFenced(error) || signal.aborted) {
+      log('warn', 'inference worker stopped', {
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      return undefined;
+    }
+    throw error;
+  } finally {
+    superseded.close();
+    if (!(await outbox.flush(options.reportFlushMs ?? 60_000)))
+      log('warn', 'reports not acknowledged by the AM', { pending: outbox.pending });
+    outbox.close();
+  }
+}
+
+async function pullModel(config: RoleConfig, client: NatsShardClient): Promise<LayersModel> {
+  const layout = config.parameters;
+  const full = new Float32Array(layout.totalSize);
+  const slices = await Promise.all(layout.shardSizes.map((_, shard) => client.pull(shard, 0)));
+  slices.forEach((slice, shard) => unpackShard(layout, shard, slice, full));
+  const model = buildModel(config.model, config.outputSchema, config.training.seed);
+  writeWeights(model, full);
+  return model;
+}
+
+async function scoreAsWorker(
+  config: RoleConfig,
+  runtime: RoleRuntime,
+  outbox: ReportOutbox,
+  options: InferenceWorkerOptions,
+): Promise<InferenceWorkerResult | undefined> {
+  const { nc, log, signal } = runtime;
+  const inference = inferenceOf(config);
+  const { settings } = inference;
+  const subjects = new Subjects(config.subjectRoot);
+  await startBackend(runtime);
+  const client = new NatsShardClient({
+    nc,
+    subjects,
+    token: config.token,
+    shardSizes: config.parameters.shardSizes,
+    signal,
+  });
+  const model = await pullModel(config, client);
+  const input = { pipeline: config.examples.pipeline, version: config.examples.version };
+  const reader = new InferenceReader(
+    nc,
+    inferenceInputOf(subjects, input).stream,
+    inference.consumer,
+    settings.fetchWaitMs,
+  );
+  const target: InferenceTarget = {
+    subject: subjects.predictions(settings.model),
+    jobId: config.token.jobId,
+    model: settings.model,
+    version: settings.version,
+    source: inference.source,
+    schema: config.outputSchema,
+  };
+  outbox.send({ type: 'started', token: config.token });
+  runtime.ready();
+  log('info', 'inference worker scoring', { model: settings.model, version: settings.version });
+  const result: InferenceWorkerResult = { scored: 0, duplicates: 0, unscorable: 0, batches: 0 };
+  const started = Date.now();
+  let lastProgress = 0;
+  const progress = (force: boolean): void => {
+    const now = Date.now();
+    if (!force && now - lastProgress < (options.progressEveryMs ?? 1000)) return;
+    lastProgress = now;
+    const seconds = Math.max(1e-3, (now - started) / 1000);
+    outbox.send({
+      type: 'progress',
+      token: config.token,
+      epoch: 0,
+      step: result.batches,
+      loss: null,
+      examples: result.scored,
+      examplesPerSecond: result.scored / seconds,
+    });
+  };
+  const js = jetStreamOf(nc);
+  try {
+    while (!signal.aborted) {
+      const messages = await reader.fetch(settings.batchSize, signal);
+      if (messages.length === 0) {
+        if (await reader.drained()) break;
+        continue;
+      }
+      if (signal.aborted) {
+        reader.nak(messages);
+        break;
+      }
+      await scoreBatch(model, target, messages, js, reader, result, options);
+      progress(false);
+    }
+  } finally {
+    model.dispose();
+  }
+  progress(true);
+  log('info', 'inference worker ended', { ...result, stopped: signal.aborted });
+  if (signal.aborted) return result;
+  outbox.send({ type: 'finished', token: config.token });
+  return result;
+}
+
+async function scoreBatch(
+  model: LayersModel,
+  target: InferenceTarget,
+  messages: JsMsg[],
+  js: ReturnType<typeof jetStreamOf>,
+  reader: InferenceReader,
+  result: InferenceWorkerResult,
+  options: InferenceWorkerOptions,
+): Promise<void> {
+  const { outgoing, unscorable } = scoreInferenceBatch(
+    model,
+    target,
+    messages.map((message) => ({
+      seq: message.seq,
+      recordId: message.headers?.get(RecordHeader.recordId),
+      data: message.data,
+      storedAt: Math.floor(Number(message.info.timestampNanos) / 1e6),
+    })),
+    Date.now(),
+  );
+  let outcome;
+  try {
+    outcome = await publishAll(js, outgoing);
+  } catch (error) {
+    // Nothing acknowledged: the batch comes back (to any worker) and its stored copies are dropped.
+    reader.nak(messages);
+    throw new DlnError('UNAVAILABLE', `publishing ${outgoing.length} scores failed`, {
+      retryable: true,
+      cause: error,
+    });
+  }
+  result.batches += 1;
+  await options.beforeAck?.(result.batches);
+  await reader.ack(messages);
+  result.scored += outcome.stored + outcome.duplicates;
+  result.duplicates += outcome.duplicates;
+  result.unscorable += unscorable;
+}
