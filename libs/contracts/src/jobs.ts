@@ -167,19 +167,17 @@ function refuseTrainingFields(value: unknown, ctx: z.RefinementCtx): unknown {
  * the model spec and training settings of the version's training job, `examples` the input,
  * `output.model` the scored model).
  */
-export const inferenceJobSpecSchema = z.preprocess(
-  refuseTrainingFields,
-  z.strictObject({
-    name: resourceName,
-    mode: z.literal('inference'),
-    inference: inferenceJobSettingsSchema,
-    cluster: clusterSchema,
-    scheduling: schedulingSchema,
-    failover: failoverSpecSchema.default({ ...FAILOVER_DEFAULTS }),
-  }),
-);
+const inferenceJobSpecObject = z.strictObject({
+  name: resourceName,
+  mode: z.literal('inference'),
+  inference: inferenceJobSettingsSchema,
+  cluster: clusterSchema,
+  scheduling: schedulingSchema,
+  failover: failoverSpecSchema.default({ ...FAILOVER_DEFAULTS }),
+});
+export const inferenceJobSpecSchema = z.preprocess(refuseTrainingFields, inferenceJobSpecObject);
 export type InferenceJobSpec = z.infer<typeof inferenceJobSpecSchema>;
-export type InferenceJobSpecInput = z.input<typeof inferenceJobSpecSchema>;
+export type InferenceJobSpecInput = z.input<typeof inferenceJobSpecObject>;
 
 /** Evaluation on the validation split; absent metrics do not apply to the label kind. */
 export const evaluationMetricsSchema = z.strictObject({

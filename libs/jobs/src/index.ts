@@ -12,3 +12,4 @@ export * from './presets/flights-job';
 export * from './failover';
 export * from './incarnations';
 export * from './stream-versions';
+export * from './inference-jobs';

@@ -8,6 +8,7 @@ import {
 } from '@dln/contracts';
 import { RoleKind, RoleRecord, tokenOf } from './roles';
 import { streamRoleSettingsOf } from './stream-versions';
+import { inferenceRoleSettingsOf, PreparedInference } from './inference-jobs';
 
 /** What the AM learned while preparing a job: the examples it trains on and the variables' layout. */
 export interface PreparedExamples {
@@ -17,6 +18,8 @@ export interface PreparedExamples {
   trainCount: number;
   validationCount: number;
   layout: ParameterLayout;
+  /** Inference jobs: the version's artifact and the source of the scored records. */
+  inference?: PreparedInference;
 }
 
 export interface RoleConfigInput {
@@ -53,6 +56,7 @@ export function buildRoleConfig(input: RoleConfigInput, role: RoleRecord): RoleC
   }
   // Stream jobs: `prepared` names the pipeline and the snapshot version the job started from.
   const stream = streamRoleSettingsOf(spec, input.jobId, prepared.pipeline);
+  const inference = inferenceRoleSettingsOf(spec, input.jobId, prepared.inference);
   return {
     token: tokenOf(input.jobId, role),
     kind: role.kind,
@@ -76,5 +80,6 @@ export function buildRoleConfig(input: RoleConfigInput, role: RoleRecord): RoleC
     resume: input.resume ?? null,
     outputModel: spec.output.model,
     ...(stream ? { stream } : {}),
+    ...(inference ? { inference } : {}),
   };
 }

@@ -24,6 +24,8 @@ export const describedVersionSchema = z.object({
     status: z.string(),
     counts: z.object({ train: z.number().int().min(0), validation: z.number().int().min(0) }),
   }),
+  /** The fitted snapshot's spec names the source of the records (inference jobs read it). */
+  snapshot: z.object({ spec: z.object({ source: resourceName }) }).optional(),
 });
 export type DescribedVersion = z.infer<typeof describedVersionSchema>;
 

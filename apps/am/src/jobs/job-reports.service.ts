@@ -25,6 +25,7 @@ import { NodeRegistryService } from '../nodes/node-registry.service';
 import { ActiveJob } from './active-job';
 import { CheckpointReports } from './checkpoint-reports';
 import { FailoverService } from './failover.service';
+import { InferenceJobs } from './inference-jobs.service';
 import { JobControl, RoleToStop } from './job-control.service';
 import { JobLedger } from './job-ledger';
 import { JOBS_SETTINGS } from './jobs.tokens';
@@ -51,6 +52,7 @@ export class JobReports {
     private readonly registry: NodeRegistryService,
     private readonly failover: FailoverService,
     private readonly streams: StreamJobs,
+    private readonly inference: InferenceJobs,
     @Inject(JOBS_SETTINGS) private readonly settings: JobsSettings,
   ) {
     // In the constructor: exits can arrive before the init hooks run (they wait for the reload).
@@ -204,12 +206,15 @@ export class JobReports {
    */
   private async finished(job: ActiveJob, role: RoleRecord, how: string): Promise<Outcome> {
     if (!isLiveRole(role)) return [];
-    if (role.kind === RoleKind.Ps || !job.gate.stopVerdict()) {
+    // An inference worker is done once the job's input is drained (no epochs, no gate).
+    const done = job.spec.mode === 'inference' || job.gate.stopVerdict();
+    if (role.kind === RoleKind.Ps || !done) {
       return this.failRole(job, role, RoleState.Lost, `ended before the job finished (${how})`);
     }
     this.markRunning(job, role);
     this.move(job, role, RoleState.Done, how);
     job.progress.idle(role.index);
+    if (job.spec.mode === 'inference') return this.inference.maybeComplete(job);
     return this.maybeComplete(job);
   }
 

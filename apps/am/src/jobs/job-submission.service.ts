@@ -2,6 +2,7 @@ import {
   checkModelSpec,
   checkTrainingSettings,
   FieldIssue,
+  isInferenceSubmission,
   JobSpec,
   jobSpecSchema,
   JobState,
@@ -22,6 +23,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { ActiveJob } from './active-job';
 import { FeatureClient } from './feature-client';
+import { InferenceJobs } from './inference-jobs.service';
 import { JobLedger } from './job-ledger';
 import { JobControl } from './job-control.service';
 import { LAYOUT_PLANNER } from './jobs.tokens';
@@ -44,15 +46,21 @@ export class JobSubmission {
     private readonly control: JobControl,
     private readonly snapshots: StreamSnapshots,
     private readonly streams: StreamJobs,
+    private readonly inference: InferenceJobs,
     @Inject(LAYOUT_PLANNER) private readonly planLayout: LayoutPlanner,
   ) {}
 
   async submit(body: unknown): Promise<JobView> {
-    const spec = parseInput(jobSpecSchema, body, 'job spec');
+    // An inference job is resolved against the catalogue: its spec is stored with the version.
+    const inference = isInferenceSubmission(body) ? await this.inference.resolve(body) : null;
+    const spec = inference?.spec ?? parseInput(jobSpecSchema, body, 'job spec');
     const examples = spec.examples;
     const jobId = newJobId(spec.name, randomBytes(4).toString('hex'));
     let prepared: PreparedExamples | null = null;
-    if (spec.mode === 'stream') {
+    if (inference) {
+      prepared = inference.prepared;
+      await this.inference.prepareOutput(jobId, spec);
+    } else if (spec.mode === 'stream') {
       // No materialization: the roles read the stream from the job's consumer, and the layout
       // is planned on the output schema of the pipeline's latest snapshot.
       const snapshot = await this.snapshots.latest(examples.pipeline);

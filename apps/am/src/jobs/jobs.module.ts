@@ -3,6 +3,7 @@ import { CheckpointReports } from './checkpoint-reports';
 import { CheckpointStore } from './checkpoint-store';
 import { FailoverService } from './failover.service';
 import { FeatureClient } from './feature-client';
+import { InferenceJobs } from './inference-jobs.service';
 import { JobControl } from './job-control.service';
 import { JobLedger } from './job-ledger';
 import { JobReports } from './job-reports.service';
@@ -44,6 +45,7 @@ export class JobsModule {
         ModelRegistryService,
         StreamSnapshots,
         StreamJobs,
+        InferenceJobs,
         JobSubmission,
         JobReports,
         JobScheduler,

@@ -112,6 +112,8 @@ async function scoreAsWorker(
   runtime.ready();
   log('info', 'inference worker scoring', { model: settings.model, version: settings.version });
   const result: InferenceWorkerResult = { scored: 0, duplicates: 0, unscorable: 0, batches: 0 };
+  // A replacement goes on counting from its predecessor's last progress.
+  const before = config.resume ?? { step: 0, examples: 0 };
   const started = Date.now();
   let lastProgress = 0;
   const progress = (force: boolean): void => {
@@ -119,14 +121,16 @@ async function scoreAsWorker(
     if (!force && now - lastProgress < (options.progressEveryMs ?? 1000)) return;
     lastProgress = now;
     const seconds = Math.max(1e-3, (now - started) / 1000);
+    // Records whose score this worker stored (a redelivered copy is its predecessor's).
+    const stored = result.scored - result.duplicates;
     outbox.send({
       type: 'progress',
       token: config.token,
       epoch: 0,
-      step: result.batches,
+      step: before.step + result.batches,
       loss: null,
-      examples: result.scored,
-      examplesPerSecond: result.scored / seconds,
+      examples: before.examples + stored,
+      examplesPerSecond: stored / seconds,
     });
   };
   const js = jetStreamOf(nc);
