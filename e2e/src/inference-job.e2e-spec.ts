@@ -1,0 +1,275 @@
+import {
+  ControlPattern,
+  encodeExample,
+  JobEvent,
+  JobView,
+  ModelVersion,
+  NodeList,
+  OutputSchema,
+  pipelineVersionSchema,
+  RecordHeader,
+  Subjects,
+} from '@dln/contracts';
+import {
+  connectNats,
+  encodeJson,
+  jetStreamManagerOf,
+  jetStreamOf,
+  natsHeaders,
+  NatsConnection,
+  publishAll,
+} from '@dln/messaging';
+import { selectBackend } from '@dln/ml';
+import { DEFAULT_SERVING_LIMITS, LoadedModel, servableFromBlobs } from '@dln/serving';
+import {
+  PrivateNatsServer,
+  readPredictions,
+  ServiceProcess,
+  uniqueRoot,
+  waitFor,
+} from '@dln/testing';
+import { Objm } from '@nats-io/obj';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// Distributed inference across real processes: the am, a parameter-server node and two worker
+// nodes built in dist/. A small batch job trains a model version; an inference job then loads it
+// into 2 ps shards and has 2 workers score every example of the pipeline version, publishing to
+// the model's prediction topic. The test stands in for the feature service only: it writes the
+// materialized examples and answers pipelineDescribe.
+const PIPELINE = 'synthetic';
+const MODEL = 'synthetic';
+const TRAIN = 600;
+const VALIDATION = 200;
+const WIDTH = 3;
+const SCHEMA: OutputSchema = {
+  formatVersion: 1,
+  dense: [0, 1, 2].map((i) => ({ name: `x${i}`, offset: i, width: 1 })),
+  denseWidth: WIDTH,
+  ids: [],
+  label: { kind: 'binary' },
+};
+
+const VERSION = pipelineVersionSchema.parse({
+  pipeline: PIPELINE,
+  version: 1,
+  fittedAt: '2026-01-01T00:00:00.000Z',
+  recordCount: TRAIN + VALIDATION,
+  sourceSequence: TRAIN + VALIDATION,
+  snapshot: {
+    snapshotVersion: 1,
+    spec: {
+      name: PIPELINE,
+      source: 'synthetic_raw',
+      features: [0, 1, 2].map((i) => ({
+        name: `x${i}`,
+        kind: 'numeric',
+        field: `x${i}`,
+        transform: 'none',
+      })),
+      label: { kind: 'binary', field: 'y' },
+    },
+    features: [0, 1, 2].map((i) => ({ name: `x${i}`, count: TRAIN + VALIDATION, missing: 0 })),
+    label: { count: TRAIN + VALIDATION },
+  },
+  outputSchema: SCHEMA,
+  materialization: {
+    status: 'done',
+    run: 1,
+    counts: { train: TRAIN, validation: VALIDATION, rejected: 0, duplicates: 0 },
+    processed: TRAIN + VALIDATION,
+  },
+});
+
+function features(row: number): Float32Array {
+  return Float32Array.from([Math.sin(row * 1.3), Math.cos(row * 0.7), Math.sin(row * 0.11 + 1)]);
+}
+
+async function json<T>(response: Response): Promise<T> {
+  if (!response.ok) throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+describe('an inference job across processes', () => {
+  const root = uniqueRoot('inference_job_e2e');
+  const subjects = new Subjects(root);
+  const dataDir = mkdtempSync(join(tmpdir(), 'dln-infer-e2e-'));
+  const processes: ServiceProcess[] = [];
+  let nats: PrivateNatsServer;
+  let nc: NatsConnection;
+  let am: ServiceProcess;
+
+  const submit = async (body: unknown): Promise<JobView> =>
+    json<JobView>(
+      await fetch(`${am.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+    );
+  const untilEnded = (id: string): Promise<JobView> =>
+    waitFor(
+      `job ${id} to end`,
+      async () => {
+        const view = await json<JobView>(await fetch(`${am.url}/v1/jobs/${id}`));
+        return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(view.state) ? view : undefined;
+      },
+      120_000,
+      250,
+    );
+
+  beforeAll(async () => {
+    await selectBackend({ log: () => undefined, warn: () => undefined });
+    nats = await PrivateNatsServer.start();
+    nc = await connectNats({ servers: nats.url, name: 'inference-job-e2e' });
+    const jsm = await jetStreamManagerOf(nc);
+    await jsm.streams.add({
+      name: subjects.examplesStream(PIPELINE),
+      subjects: [subjects.examplesAll(PIPELINE, 1)],
+    });
+    await publishAll(
+      jetStreamOf(nc),
+      Array.from({ length: TRAIN + VALIDATION }, (_, row) => {
+        const headers = natsHeaders();
+        headers.set(RecordHeader.recordId, `r${row}`);
+        const dense = features(row);
+        const label = dense[0]! + 0.5 * dense[1]! - 0.2 * dense[2]! > 0 ? 1 : 0;
+        return {
+          subject: subjects.examples(PIPELINE, 1, row < TRAIN ? 'train' : 'validation'),
+          data: encodeExample({ dense, ids: new Int32Array(0), label }),
+          headers,
+        };
+      }),
+    );
+    nc.subscribe(subjects.control(ControlPattern.pipelineDescribe), {
+      callback: (_error, msg) => {
+        msg.respond(encodeJson(VERSION));
+      },
+    });
+    const env = { NATS_URL: nats.url, SUBJECT_ROOT: root, LOG_LEVEL: 'info' };
+    am = await ServiceProcess.start({
+      app: 'am',
+      env: {
+        ...env,
+        DATA_DIR: dataDir,
+        DB_SCHEMA: 'am',
+        HEARTBEAT_INTERVAL_MS: '250',
+        JOB_PROGRESS_EVENT_MS: '200',
+      },
+    });
+    processes.push(am);
+    for (const [app, nodeId, slots] of [
+      ['parameter-server', 'p1', '2'],
+      ['worker', 'w1', '1'],
+      ['worker', 'w2', '1'],
+    ] as const) {
+      processes.push(
+        await ServiceProcess.start({
+          app,
+          env: { ...env, NODE_ID: nodeId, NODE_SLOTS: slots, AM_RETRY_MAX_MS: '500' },
+        }),
+      );
+    }
+    await waitFor(
+      'the nodes registered',
+      async () => (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.length === 3,
+      30_000,
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGTERM', 5_000)));
+    await nc?.close();
+    await nats?.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('scores every example once with the trained version, across 2 ps shards and 2 workers', async () => {
+    const trained = await untilEnded(
+      (
+        await submit({
+          name: 'synthetic-train',
+          examples: { pipeline: PIPELINE, version: 1 },
+          model: { kind: 'mlp', hidden: [6] },
+          training: {
+            epochs: 2,
+            batchSize: 32,
+            optimizer: { kind: 'adam', learningRate: 0.05 },
+            seed: 11,
+          },
+          cluster: { workers: 1, ps: 2 },
+          output: { model: MODEL },
+        })
+      ).id,
+    );
+    expect(trained, JSON.stringify(trained)).toMatchObject({ state: 'SUCCEEDED', modelVersion: 1 });
+
+    const submitted = await submit({
+      name: 'synthetic-score',
+      mode: 'inference',
+      inference: { model: MODEL, input: { pipeline: PIPELINE }, batchSize: 64 },
+      cluster: { workers: 2, ps: 2 },
+    });
+    expect(submitted.spec.inference).toMatchObject({ model: MODEL, version: 1 });
+    const done = await untilEnded(submitted.id);
+    expect(done, JSON.stringify(done)).toMatchObject({ state: 'SUCCEEDED' });
+    expect(done.reason).toBe(`scored ${TRAIN + VALIDATION} records with model ${MODEL} version 1`);
+    expect(done.progress.examplesSeen).toBe(TRAIN + VALIDATION);
+    const roles = done.roles.map((r) => `${r.role}:${r.state}`).sort();
+    expect(roles).toEqual(['ps-0:DONE', 'ps-1:DONE', 'worker-0:DONE', 'worker-1:DONE']);
+    expect(
+      new Set(done.roles.filter((r) => r.role.startsWith('worker')).map((r) => r.nodeId)),
+    ).toEqual(new Set(['w1', 'w2']));
+
+    // Exactly one score per example, equal to the exported model served in-process.
+    const versions = (
+      await json<{ versions: ModelVersion[] }>(await fetch(`${am.url}/v1/models/${MODEL}/versions`))
+    ).versions;
+    const store = await new Objm(nc).open(subjects.bucket('models'));
+    const blobs = new Map<string, Uint8Array>();
+    for (const name of versions[0]!.objects)
+      blobs.set(name, new Uint8Array((await store.getBlob(name))!));
+    const served = new LoadedModel(
+      MODEL,
+      1,
+      await servableFromBlobs(blobs),
+      DEFAULT_SERVING_LIMITS,
+    );
+    const rows = TRAIN + VALIDATION;
+    const dense = new Float32Array(rows * WIDTH);
+    for (let row = 0; row < rows; row += 1) dense.set(features(row), row * WIDTH);
+    const expected = served.run({ size: rows, dense, ids: new Int32Array(0) });
+    served.dispose();
+    const predictions = (await readPredictions(nc, subjects, MODEL)).filter(
+      (m) => m.job === submitted.id,
+    );
+    expect(predictions).toHaveLength(rows);
+    expect(new Set(predictions.map((m) => m.id)).size).toBe(rows);
+    for (const message of predictions) {
+      const row = Number(message.id.slice(1));
+      expect(message).toMatchObject({ model: MODEL, version: 1, source: 'synthetic_raw' });
+      expect(Math.abs(message.score! - expected[row]!)).toBeLessThan(1e-5);
+    }
+
+    const events = (
+      await json<{ events: JobEvent[] }>(await fetch(`${am.url}/v1/jobs/${submitted.id}/events`))
+    ).events;
+    expect(events.filter((e) => e.type === 'job-state').map((e) => e.to)).toEqual([
+      'SUBMITTED',
+      'SCHEDULING',
+      'RUNNING',
+      'SUCCEEDED',
+    ]);
+    await waitFor(
+      'slots released',
+      async () =>
+        (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.every(
+          (n) => n.slots.used === 0 && n.runningRoles.length === 0,
+        ),
+      20_000,
+      100,
+    );
+  });
+});
