@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inferenceJobConsumer, inferenceMsgId } from './inference-jobs';
+import { inferenceJobConsumer, inferenceMsgId, isStreamInput } from './inference-jobs';
 import { inferenceJobSpecSchema, isInferenceSubmission, jobSpecSchema } from './jobs';
 
 const valid = {
@@ -35,7 +35,14 @@ describe('inference job spec', () => {
       inference: { model: 'flights', version: 3, input: { pipeline: 'flights', version: 2 } },
     });
     expect(pinned.inference.version).toBe(3);
-    expect(pinned.inference.input.version).toBe(2);
+    expect(pinned.inference.input).toEqual({ pipeline: 'flights', version: 2 });
+    const stream = inferenceJobSpecSchema.parse({
+      ...valid,
+      inference: { model: 'flights', input: { source: 'flights' } },
+    });
+    expect(stream.inference.input).toEqual({ source: 'flights', startAt: 'first' });
+    expect(isStreamInput(stream.inference.input)).toBe(true);
+    expect(isStreamInput(pinned.inference.input)).toBe(false);
   });
 
   it('refuses every training-only field by name', () => {
@@ -71,7 +78,7 @@ describe('inference job spec', () => {
       'inference.batchSize',
     );
     expect(
-      issues({ ...valid, inference: { ...valid.inference, input: { source: 'x' } } })[0]?.path,
+      issues({ ...valid, inference: { ...valid.inference, input: { table: 'x' } } })[0]?.path,
     ).toMatch(/^inference\.input/);
     expect(issues({ ...valid, inference: { input: { pipeline: 'flights' } } })[0]?.path).toBe(
       'inference.model',

@@ -9,23 +9,42 @@ import { resourceName } from './names';
  * `Subjects.predictions(model)` (the model's predictions stream, the prediction service's topic),
  * with `Nats-Msg-Id: inferenceMsgId(job, source, record id)`.
  *
- * INPUT: the examples of a materialized pipeline version (both splits), read through ONE durable
- * pull consumer the AM creates for the job (`inferenceJobConsumer`) and the workers share; a
- * message is acknowledged only after the PubAck of its score, so a worker lost mid-batch leaves
- * its messages to be redelivered (after `ackWaitSeconds`) and re-scored, and JetStream drops the
- * copies within the stream's duplicate window: exactly one stored score per record. The input is
+ * INPUT: the examples of a materialized pipeline version (both splits), or a source's raw
+ * stream encoded with the version's pinned pipeline snapshot, read through ONE durable pull
+ * consumer the AM creates for the job (`inferenceJobConsumer`) and the workers share; a message
+ * is acknowledged only after the PubAck of its score, so a worker lost mid-batch leaves its
+ * messages to be redelivered (after `ackWaitSeconds`) and re-scored, and JetStream drops the
+ * copies within the stream's duplicate window: exactly one stored score per record. Examples are
  * bounded: a worker finishes once the consumer has nothing pending or unacknowledged, and the job
- * SUCCEEDS when every worker has.
+ * SUCCEEDS when every worker has. A raw stream is not: the job runs until cancelled.
  */
 export const INFERENCE_LIMITS = { maxBatch: 4096, maxAckWaitSeconds: 3600 } as const;
 
-/** What an inference job scores: the examples of a materialized version of the model's pipeline. */
-export const inferenceInputSchema = z.strictObject({
-  pipeline: resourceName,
-  /** Default: the pipeline version the model version was trained on (its pinned snapshot). */
-  version: z.number().int().positive().optional(),
-});
+/**
+ * What an inference job scores: the examples of a materialized version of the model's pipeline
+ * (bounded: the job SUCCEEDS once all are scored), or a source's raw stream encoded with the
+ * version's pinned pipeline (unbounded: the job runs until cancelled).
+ */
+export const inferenceInputSchema = z.union([
+  z.strictObject({
+    pipeline: resourceName,
+    /** Default: the pipeline version the model version was trained on (its pinned snapshot). */
+    version: z.number().int().positive().optional(),
+  }),
+  z.strictObject({
+    source: resourceName,
+    /** Where the job's consumer starts on the raw stream: every stored record, or new ones. */
+    startAt: z.enum(['first', 'new']).default('first'),
+  }),
+]);
 export type InferenceInput = z.infer<typeof inferenceInputSchema>;
+
+/** Whether an input is a source's raw stream (unbounded) rather than materialized examples. */
+export function isStreamInput(
+  input: InferenceInput,
+): input is Extract<InferenceInput, { source: string }> {
+  return 'source' in input;
+}
 
 /** `JobSpec.inference`: the model version to score with, the input, batching and redelivery. */
 export const inferenceJobSettingsSchema = z.strictObject({

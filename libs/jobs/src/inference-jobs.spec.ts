@@ -55,6 +55,18 @@ describe('inference job spec resolution', () => {
     expect(inferenceMaxAckPending(spec)).toBe(2 * 3 * 64);
   });
 
+  it('keeps a raw stream input and pins the pipeline version that encodes its records', () => {
+    const stream = inferenceJobSpecOf(
+      inferenceJobSpecSchema.parse({
+        ...submitted,
+        inference: { model: 'delays', input: { source: 'flights_raw' } },
+      }),
+      { version: 5, pipeline: 'flights', pipelineVersion: 3, trainedBy: trained },
+    );
+    expect(stream.inference?.input).toEqual({ source: 'flights_raw', startAt: 'first' });
+    expect(stream.examples).toEqual({ pipeline: 'flights', version: 3 });
+  });
+
   it('gives roles the artifact, source and the job consumer only for inference jobs', () => {
     const spec = inferenceJobSpecOf(submitted, {
       version: 5,

@@ -3,6 +3,7 @@ import {
   InferenceRoleSettings,
   JobSpec,
   inferenceJobConsumer,
+  isStreamInput,
 } from '@dln/contracts';
 
 /** What the AM resolved at an inference job's submit: the version's artifact and its records' source. */
@@ -23,16 +24,15 @@ export interface ResolvedVersion {
 /**
  * The stored JobSpec of an inference job: the submitted spec with the version recorded, the
  * model spec and training settings of the version's training job (the model is rebuilt, and the
- * variable layout planned, exactly as that job did), its input as `examples` and the scored model
- * as `output.model`. Updates are asynchronous: a lost shard is replaced alone (it reloads its
+ * variable layout planned, exactly as that job did), the version's pinned pipeline version as
+ * `examples` (what is scored, or what encodes a raw stream's records) and the scored model as
+ * `output.model`. Updates are asynchronous: a lost shard is replaced alone (it reloads its
  * slice; there is no step to roll back to).
  */
 export function inferenceJobSpecOf(input: InferenceJobSpec, resolved: ResolvedVersion): JobSpec {
   const { inference } = input;
-  const examples = {
-    pipeline: inference.input.pipeline,
-    version: inference.input.version ?? resolved.pipelineVersion,
-  };
+  // The pinned pipeline version: the examples scored, or the encoding of a raw stream's records.
+  const examples = { pipeline: resolved.pipeline, version: resolved.pipelineVersion };
   const { earlyStopping: _unused, ...training } = resolved.trainedBy.training;
   return {
     name: input.name,
@@ -44,7 +44,11 @@ export function inferenceJobSpecOf(input: InferenceJobSpec, resolved: ResolvedVe
     output: { model: inference.model },
     scheduling: input.scheduling,
     failover: input.failover,
-    inference: { ...inference, version: resolved.version, input: examples },
+    inference: {
+      ...inference,
+      version: resolved.version,
+      input: isStreamInput(inference.input) ? inference.input : examples,
+    },
   };
 }
 

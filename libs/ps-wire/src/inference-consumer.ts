@@ -1,4 +1,4 @@
-import { InferenceJobSettings, Subjects } from '@dln/contracts';
+import { InferenceInput, InferenceJobSettings, isStreamInput, Subjects } from '@dln/contracts';
 import {
   AckPolicy,
   Consumer,
@@ -10,35 +10,55 @@ import {
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 
-/** Where an inference job reads: the examples stream of its pipeline, the input version's subjects. */
+/** Where an inference job reads, and whether that input ends. */
+export interface InferenceInputStream {
+  stream: string;
+  filter: string;
+  /** Materialized examples end; a raw stream does not. */
+  bounded: boolean;
+  deliver: DeliverPolicy;
+}
+
+/**
+ * An inference job's input: the examples stream of the pinned pipeline version (both splits), or
+ * every partition of a source's raw stream.
+ */
 export function inferenceInputOf(
   subjects: Subjects,
-  input: { pipeline: string; version: number },
-): { stream: string; filter: string } {
+  input: InferenceInput,
+  pinned: { pipeline: string; version: number },
+): InferenceInputStream {
+  if (isStreamInput(input))
+    return {
+      stream: subjects.rawStream(input.source),
+      filter: subjects.rawAll(input.source),
+      bounded: false,
+      deliver: input.startAt === 'new' ? DeliverPolicy.New : DeliverPolicy.All,
+    };
   return {
-    stream: subjects.examplesStream(input.pipeline),
-    filter: subjects.examplesAll(input.pipeline, input.version),
+    stream: subjects.examplesStream(pinned.pipeline),
+    filter: subjects.examplesAll(pinned.pipeline, pinned.version),
+    bounded: true,
+    deliver: DeliverPolicy.All,
   };
 }
 
 /**
- * Creates an inference job's shared durable pull consumer on its input (both splits of the
- * materialized version, from the first message), unless it exists (an AM restart, a replaced
- * role: the position is the consumer's). Explicit acks, redelivery after the job's ack wait;
- * `maxAckPending` bounds what is out with the workers.
+ * Creates an inference job's shared durable pull consumer on its input, unless it exists (an AM
+ * restart, a replaced role: the position is the consumer's). Explicit acks, redelivery after the
+ * job's ack wait; `maxAckPending` bounds what is out with the workers.
  */
 export async function ensureInferenceConsumer(
   nc: NatsConnection,
-  subjects: Subjects,
   options: {
-    input: { pipeline: string; version: number };
+    input: InferenceInputStream;
     consumer: string;
     settings: Pick<InferenceJobSettings, 'ackWaitSeconds'>;
     maxAckPending: number;
   },
 ): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const { stream, filter } = inferenceInputOf(subjects, options.input);
+  const { stream, filter, deliver } = options.input;
   try {
     await jsm.consumers.info(stream, options.consumer);
     return;
@@ -49,7 +69,7 @@ export async function ensureInferenceConsumer(
     durable_name: options.consumer,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(options.settings.ackWaitSeconds * 1000),
-    deliver_policy: DeliverPolicy.All,
+    deliver_policy: deliver,
     filter_subject: filter,
     max_ack_pending: options.maxAckPending,
     max_deliver: -1,
@@ -60,13 +80,12 @@ export async function ensureInferenceConsumer(
 /** Removes an inference job's consumer (the job ended); absent is fine. */
 export async function deleteInferenceConsumer(
   nc: NatsConnection,
-  subjects: Subjects,
-  input: { pipeline: string; version: number },
+  input: InferenceInputStream,
   consumer: string,
 ): Promise<void> {
   const jsm = await jetstreamManager(nc);
   try {
-    await jsm.consumers.delete(inferenceInputOf(subjects, input).stream, consumer);
+    await jsm.consumers.delete(input.stream, consumer);
   } catch (error) {
     if (!/not found/i.test(String((error as Error).message))) throw error;
   }

@@ -23,16 +23,24 @@ import {
   predictionsStreamOrCreate,
 } from '@dln/messaging';
 import { selectBackend } from '@dln/ml';
-import { DEFAULT_SERVING_LIMITS, LoadedModel, servableFromBlobs } from '@dln/serving';
+import {
+  DEFAULT_SERVING_LIMITS,
+  encodeRawRecords,
+  LoadedModel,
+  RawDelivery,
+  servableFromBlobs,
+} from '@dln/serving';
 import {
   deleteStreamsOfRoot,
+  ensureRawStream,
+  publishRawRecords,
   readPredictions,
   TEST_NATS_URL,
   uniqueRoot,
   waitFor,
 } from '@dln/testing';
 import { LabelledExamples, parameterLayoutFor, syntheticExamples } from '@dln/training';
-import { ensureInferenceConsumer } from './inference-consumer';
+import { ensureInferenceConsumer, inferenceInputOf } from './inference-consumer';
 import { RoleObjects } from './object-blobs';
 import { runInferencePsRole } from './roles/inference-ps-role';
 import { InferenceWorkerResult, runInferenceWorkerRole } from './roles/inference-worker-role';
@@ -107,6 +115,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
   let nc: NatsConnection;
   let objects: string[];
   let layout: ReturnType<typeof parameterLayoutFor>;
+  let loaded: LoadedModel;
   const expected = new Map<string, number>();
 
   beforeAll(async () => {
@@ -142,18 +151,13 @@ describe('distributed inference: ps shards serve a model version, workers score 
     const store = new RoleObjects(nc, subjects);
     const blobs = new Map<string, Uint8Array>();
     for (const name of objects) blobs.set(name, await store.getBlob('models', name));
-    const loaded = new LoadedModel(
-      scored,
-      1,
-      await servableFromBlobs(blobs),
-      DEFAULT_SERVING_LIMITS,
-    );
+    loaded = new LoadedModel(scored, 1, await servableFromBlobs(blobs), DEFAULT_SERVING_LIMITS);
     for (const part of [train, validation])
       for (const [id, score] of servedScores(loaded, part)) expected.set(id, score);
-    loaded.dispose();
   }, 180_000);
 
   afterAll(async () => {
+    loaded?.dispose();
     await deleteStreamsOfRoot(nc, root);
     await nc.drain();
   });
@@ -161,18 +165,20 @@ describe('distributed inference: ps shards serve a model version, workers score 
   async function runInference(
     jobId: string,
     kill: { worker: number; atBatch: number } | null,
+    /** A raw stream never ends: the workers are stopped once this holds. */
+    stream?: { input: { source: string }; stopWhen: () => Promise<boolean> },
   ): Promise<{ results: (InferenceWorkerResult | undefined)[]; reports: RoleReport[] }> {
     const settings = inferenceJobSettingsSchema.parse({
       model: scored,
       version: 1,
-      input: { pipeline, version: 1 },
+      input: stream?.input ?? { pipeline, version: 1 },
       batchSize: 50,
       ackWaitSeconds: 2,
     });
     const consumer = inferenceJobConsumer(jobId);
     await predictionsStreamOrCreate(nc, subjects, scored);
-    await ensureInferenceConsumer(nc, subjects, {
-      input: { pipeline, version: 1 },
+    await ensureInferenceConsumer(nc, {
+      input: inferenceInputOf(subjects, settings.input, { pipeline, version: 1 }),
       consumer,
       settings,
       maxAckPending: 2 * WORKERS * settings.batchSize,
@@ -224,11 +230,9 @@ describe('distributed inference: ps shards serve a model version, workers score 
       60_000,
     );
     const results: (InferenceWorkerResult | undefined)[] = [];
+    const stopWorkers = new AbortController();
     const workerRun = async (index: number, attempt: number): Promise<void> => {
-      const rt = await runtime(
-        `${jobId}-worker-${index}-a${attempt}`,
-        new AbortController().signal,
-      );
+      const rt = await runtime(`${jobId}-worker-${index}-a${attempt}`, stopWorkers.signal);
       const killed = kill && kill.worker === index && attempt === 0 ? kill : null;
       try {
         results[index + WORKERS * attempt] = await runInferenceWorkerRole(
@@ -252,7 +256,13 @@ describe('distributed inference: ps shards serve a model version, workers score 
       }
     };
     try {
-      await Promise.all(Array.from({ length: WORKERS }, (_, i) => workerRun(i, 0)));
+      const workers = Promise.all(Array.from({ length: WORKERS }, (_, i) => workerRun(i, 0)));
+      workers.catch(() => undefined); // awaited below
+      if (stream) {
+        await waitFor('the stream scored', stream.stopWhen, 120_000, 200);
+        stopWorkers.abort();
+      }
+      await workers;
     } finally {
       stopPs.abort();
       await shards.catch(() => undefined);
@@ -309,6 +319,52 @@ describe('distributed inference: ps shards serve a model version, workers score 
         (r) => r.type === 'finished' && r.token.role === 'worker-1' && r.token.attempt === 1,
       ),
     ).toBe(true);
+  }, 180_000);
+
+  it('scores a source raw stream through the pinned pipeline, one score per record, until stopped', async () => {
+    await ensureRawStream(nc, subjects, source);
+    const records: Record<string, unknown>[] = Array.from({ length: 240 }, (_, row) => {
+      const dense = train.batch.dense.subarray(row * WIDTH, (row + 1) * WIDTH);
+      const record: Record<string, unknown> = { id: `raw${row}` };
+      names.forEach((name, i) => (record[name] = dense[i]));
+      return record;
+    });
+    records.push({ id: 'rawbad', x0: 'not a number', x1: 0, x2: 0, x3: 0 });
+    await publishRawRecords(nc, subjects, source, records, 'id', (_, i) => i % 2);
+    const jobId = 'inferraw';
+    const mine = async () =>
+      (await readPredictions(nc, subjects, scored)).filter((m) => m.job === jobId);
+    const { results, reports } = await runInference(jobId, null, {
+      input: { source },
+      stopWhen: async () => (await mine()).length >= records.length,
+    });
+    // What the prediction service computes on the same stored records.
+    const deliveries: RawDelivery[] = records.map((record) => ({
+      recordId: String(record['id']),
+      body: encodeJson(record),
+      storedAt: 0,
+    }));
+    const { batch, rowOf, errors } = encodeRawRecords(loaded, deliveries);
+    const servedRaw = loaded.run(batch);
+    const messages = await mine();
+    expect(messages).toHaveLength(records.length);
+    expect(new Set(messages.map((m) => m.id)).size).toBe(records.length);
+    for (const message of messages) {
+      const i = deliveries.findIndex((d) => d.recordId === message.id);
+      expect(message.source).toBe(source);
+      if (rowOf[i]! < 0) {
+        expect(message.error).toBe(errors[i]);
+        expect(message.score).toBeUndefined();
+      } else {
+        expect(Math.abs(message.score! - servedRaw[rowOf[i]!]!)).toBeLessThan(1e-5);
+      }
+    }
+    expect(messages.filter((m) => m.error !== undefined).map((m) => m.id)).toEqual(['rawbad']);
+    // An unbounded input has no end: the workers stopped when told, without `finished`.
+    expect(results.reduce((sum, r) => sum + (r?.scored ?? 0), 0)).toBe(records.length);
+    expect(reports.some((r) => r.type === 'finished' && r.token.role.startsWith('worker'))).toBe(
+      false,
+    );
   }, 180_000);
 
   it('an inference shard refuses pushes', async () => {

@@ -328,4 +328,52 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
     });
     await waitFor('consumer deleted', async () => (await consumerInfo(created.id)) === null);
   });
+
+  it('scores a source raw stream until cancelled: consumer on every partition, precise 400s', async () => {
+    expect((await refusal(inferenceSpec({ version: 1, input: { source: 'other' } })))[0]).toEqual({
+      path: 'inference.input.source',
+      message: 'version 1 of model "delays" encodes records of source "flights_raw", not "other"',
+    });
+    expect(
+      (await refusal(inferenceSpec({ version: 1, input: { source: 'flights_raw' } })))[0],
+    ).toEqual({
+      path: 'inference.input',
+      message: `the input's stream ${subjects.rawStream('flights_raw')} does not exist`,
+    });
+    await (
+      await jetstreamManager(nc)
+    ).streams.add({
+      name: subjects.rawStream('flights_raw'),
+      subjects: [subjects.rawAll('flights_raw')],
+    });
+    const created = await submitRunning(
+      inferenceSpec({ version: 1, input: { source: 'flights_raw', startAt: 'new' } }),
+    );
+    expect(created.spec.inference?.input).toEqual({ source: 'flights_raw', startAt: 'new' });
+    expect(created.spec.examples).toEqual({ pipeline: 'flights', version: 1 });
+    const consumer = await (
+      await jetstreamManager(nc)
+    ).consumers
+      .info(subjects.rawStream('flights_raw'), inferenceJobConsumer(created.id))
+      .catch(() => null);
+    expect(consumer?.config).toMatchObject({
+      filter_subject: subjects.rawAll('flights_raw'),
+      deliver_policy: 'new',
+    });
+    const worker = rolesOf(created.id).find((r) => r.token.role === 'worker-0')!;
+    expect(worker.config.inference?.settings.input).toEqual({
+      source: 'flights_raw',
+      startAt: 'new',
+    });
+    await http().post(`/v1/jobs/${created.id}/cancel`).expect(200);
+    await untilState(created.id, 'CANCELLED');
+    await waitFor('consumer deleted', async () => {
+      const info = await (
+        await jetstreamManager(nc)
+      ).consumers
+        .info(subjects.rawStream('flights_raw'), inferenceJobConsumer(created.id))
+        .catch(() => null);
+      return info === null;
+    });
+  });
 });

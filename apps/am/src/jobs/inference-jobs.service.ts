@@ -2,6 +2,7 @@ import {
   InferenceJobSpec,
   inferenceJobConsumer,
   inferenceJobSpecSchema,
+  isStreamInput,
   JobSpec,
   JobState,
   ModelVersion,
@@ -18,10 +19,15 @@ import {
   RoleRecord,
   transitionJob,
 } from '@dln/jobs';
-import { isNotFound, predictionsStreamOrCreate } from '@dln/messaging';
+import { isNotFound, jetStreamManagerOf, predictionsStreamOrCreate } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
 import { NATS_CONNECTION, SUBJECTS } from '@dln/platform';
-import { deleteInferenceConsumer, ensureInferenceConsumer } from '@dln/ps-wire';
+import {
+  deleteInferenceConsumer,
+  ensureInferenceConsumer,
+  InferenceInputStream,
+  inferenceInputOf,
+} from '@dln/ps-wire';
 import { Objm } from '@nats-io/obj';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ActiveJob } from './active-job';
@@ -40,9 +46,10 @@ function refuse(path: string, message: string): never {
  * The AM side of inference jobs (`mode: 'inference'`): resolves a submitted spec against the
  * model catalogue (the version, or the model's default, recorded on the job; its artifact still
  * stored; the model spec and settings of the job that trained it) and the feature service (the
- * input is the materialized version the model was trained on), creates the job's shared consumer
- * and the model's predictions stream, removes the consumer once the job is final, and completes
- * the job when every worker drained the input.
+ * input is the materialized version the model was trained on, or the raw stream of that
+ * version's source), creates the job's shared consumer and the model's predictions stream,
+ * removes the consumer once the job is final, and completes the job when every worker drained a
+ * bounded input (a raw stream runs until cancelled).
  */
 @Injectable()
 export class InferenceJobs {
@@ -59,9 +66,8 @@ export class InferenceJobs {
     @Inject(LAYOUT_PLANNER) private readonly planLayout: LayoutPlanner,
   ) {
     this.ledger.onFinal((job) => {
-      if (job.spec.mode !== 'inference' || !job.spec.inference) return;
-      const input = job.spec.examples;
-      if (!('version' in input)) return;
+      const input = this.inputOf(job.spec);
+      if (!input) return;
       // After the roles' stop grace: a worker still fetching would otherwise report a failure.
       setTimeout(() => void this.release(job.id, input), this.settings.stopGraceMs).unref();
     });
@@ -83,26 +89,32 @@ export class InferenceJobs {
         `version ${version.version} of model "${version.model}" was exported by a ${trainedBy.spec.mode} job; only versions of batch jobs (a materialized pipeline version) are scored by inference jobs`,
       );
     const wanted = input.inference.input;
-    if (wanted.pipeline !== version.pipeline)
+    const stream = isStreamInput(wanted);
+    if (!stream && wanted.pipeline !== version.pipeline)
       refuse(
         'inference.input.pipeline',
         `version ${version.version} of model "${version.model}" was trained on pipeline "${version.pipeline}", not "${wanted.pipeline}"`,
       );
-    if (wanted.version !== undefined && wanted.version !== version.pipelineVersion)
+    if (!stream && wanted.version !== undefined && wanted.version !== version.pipelineVersion)
       refuse(
         'inference.input.version',
         `version ${version.version} of model "${version.model}" encodes records with version ${version.pipelineVersion} of pipeline "${version.pipeline}", not ${wanted.version}`,
       );
     await this.checkArtifact(version);
     const described = await this.features.describe(version.pipeline, version.pipelineVersion);
-    if (described.materialization.status !== 'done')
+    const source = described.snapshot?.spec.source;
+    if (!source)
+      refuse('inference.input', `pipeline "${described.pipeline}" does not name its source`);
+    if (stream && wanted.source !== source)
+      refuse(
+        'inference.input.source',
+        `version ${version.version} of model "${version.model}" encodes records of source "${source}", not "${wanted.source}"`,
+      );
+    if (!stream && described.materialization.status !== 'done')
       refuse(
         'inference.input',
         `version ${described.version} of pipeline "${described.pipeline}" is not materialized (status ${described.materialization.status})`,
       );
-    const source = described.snapshot?.spec.source;
-    if (!source)
-      refuse('inference.input', `pipeline "${described.pipeline}" does not name its source`);
     const spec = inferenceJobSpecOf(input, {
       version: version.version,
       pipeline: version.pipeline,
@@ -119,19 +131,33 @@ export class InferenceJobs {
       pipeline: described.pipeline,
       version: described.version,
       outputSchema: described.outputSchema,
-      trainCount: described.materialization.counts.train,
-      validationCount: described.materialization.counts.validation,
+      // A raw stream has no counts: it is scored until the job is cancelled.
+      trainCount: stream ? 0 : described.materialization.counts.train,
+      validationCount: stream ? 0 : described.materialization.counts.validation,
       layout,
       inference: { objects: version.objects, source },
     };
     return { spec, prepared };
   }
 
+  /** Where an inference job reads (undefined for other jobs). */
+  private inputOf(spec: JobSpec): InferenceInputStream | undefined {
+    if (spec.mode !== 'inference' || !spec.inference || !('version' in spec.examples))
+      return undefined;
+    return inferenceInputOf(this.subjects, spec.inference.input, spec.examples);
+  }
+
   /** The job's consumer on its input, and the model's predictions stream when there is none. */
   async prepareOutput(jobId: string, spec: JobSpec): Promise<void> {
-    if (spec.mode !== 'inference' || !spec.inference || !('version' in spec.examples)) return;
-    await ensureInferenceConsumer(this.nats, this.subjects, {
-      input: spec.examples,
+    const input = this.inputOf(spec);
+    if (!input || !spec.inference) return;
+    const jsm = await jetStreamManagerOf(this.nats);
+    await jsm.streams.info(input.stream).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+      refuse('inference.input', `the input's stream ${input.stream} does not exist`);
+    });
+    await ensureInferenceConsumer(this.nats, {
+      input,
       consumer: inferenceJobConsumer(jobId),
       settings: spec.inference,
       maxAckPending: inferenceMaxAckPending(spec),
@@ -140,9 +166,9 @@ export class InferenceJobs {
   }
 
   /** Removes the consumer of a job that ended. */
-  async release(jobId: string, input: { pipeline: string; version: number }): Promise<void> {
+  async release(jobId: string, input: InferenceInputStream): Promise<void> {
     try {
-      await deleteInferenceConsumer(this.nats, this.subjects, input, inferenceJobConsumer(jobId));
+      await deleteInferenceConsumer(this.nats, input, inferenceJobConsumer(jobId));
       this.logger.log({ msg: 'inference job consumer deleted', jobId });
     } catch (error) {
       this.logger.warn({

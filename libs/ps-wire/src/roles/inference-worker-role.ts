@@ -1,10 +1,18 @@
-import { DlnError, RecordHeader, RoleConfig, Subjects } from '@dln/contracts';
-import { jetStreamOf, publishAll } from '@dln/messaging';
-import { buildModel, unpackShard, writeWeights } from '@dln/ml';
+import { DlnError, PipelineSnapshot, RecordHeader, RoleConfig, Subjects } from '@dln/contracts';
+import { jetStreamOf, NatsConnection, publishAll } from '@dln/messaging';
+import { ArtifactFile, buildModel, unpackShard, writeWeights } from '@dln/ml';
 import type { LayersModel } from '@tensorflow/tfjs';
 import type { JsMsg } from '@nats-io/jetstream';
 import { inferenceInputOf, InferenceReader } from '../inference-consumer';
-import { scoreInferenceBatch, InferenceTarget } from '../inference-scoring';
+import {
+  examplesDecoder,
+  InferenceDecoder,
+  InferenceTarget,
+  rawRecordsDecoder,
+  scoreInferenceBatch,
+  snapshotOfPipelineBlob,
+} from '../inference-scoring';
+import { RoleObjects } from '../object-blobs';
 import { supersessionSignal } from '../job-control';
 import { NatsShardClient } from '../ps-client';
 import { ReportOutbox } from '../report-outbox';
@@ -28,11 +36,11 @@ export interface InferenceWorkerResult {
 
 /**
  * The worker role of an inference job: pulls the model version's parameters from every shard
- * once, builds the model, then takes batches from the job's shared consumer, scores each with
- * one model call, publishes one prediction message per record (job-scoped msg id) and
+ * once, builds the model, then takes batches from the job's shared consumer (examples, or raw
+ * records it encodes with the version's pinned snapshot), scores each with one model call, publishes one prediction message per record (job-scoped msg id) and
  * acknowledges the batch only once every PubAck is in. It reports `progress` (records scored,
- * records/s) and, once the bounded input is drained (nothing to deliver, nothing out with any
- * worker), `finished`. A stop or a supersession ends it quietly; its unacknowledged records are
+ * records/s) and, once a bounded input is drained (nothing to deliver, nothing out with any
+ * worker), `finished`; on a raw stream it scores until stopped. A stop or a supersession ends it quietly; its unacknowledged records are
  * redelivered to the other workers or its replacement, and their copies dropped by JetStream.
  */
 export async function runInferenceWorkerRole(
@@ -74,6 +82,17 @@ async function pullModel(config: RoleConfig, client: NatsShardClient): Promise<L
   return model;
 }
 
+/** The pipeline snapshot the version pins: its artifact's pipeline blob (a raw stream's encoder). */
+async function pinnedSnapshot(
+  nc: NatsConnection,
+  subjects: Subjects,
+  objects: readonly string[],
+): Promise<PipelineSnapshot> {
+  const name = objects.find((object) => object.endsWith(`/${ArtifactFile.Pipeline}`));
+  if (!name) throw new DlnError('INVALID_REQUEST', `the artifact has no ${ArtifactFile.Pipeline}`);
+  return snapshotOfPipelineBlob(await new RoleObjects(nc, subjects).getBlob('models', name));
+}
+
 async function scoreAsWorker(
   config: RoleConfig,
   runtime: RoleRuntime,
@@ -92,14 +111,12 @@ async function scoreAsWorker(
     shardSizes: config.parameters.shardSizes,
     signal,
   });
+  const input = inferenceInputOf(subjects, settings.input, config.examples);
+  const decode = input.bounded
+    ? examplesDecoder(config.outputSchema)
+    : rawRecordsDecoder(await pinnedSnapshot(nc, subjects, inference.objects));
   const model = await pullModel(config, client);
-  const input = { pipeline: config.examples.pipeline, version: config.examples.version };
-  const reader = new InferenceReader(
-    nc,
-    inferenceInputOf(subjects, input).stream,
-    inference.consumer,
-    settings.fetchWaitMs,
-  );
+  const reader = new InferenceReader(nc, input.stream, inference.consumer, settings.fetchWaitMs);
   const target: InferenceTarget = {
     subject: subjects.predictions(settings.model),
     jobId: config.token.jobId,
@@ -138,14 +155,14 @@ async function scoreAsWorker(
     while (!signal.aborted) {
       const messages = await reader.fetch(settings.batchSize, signal);
       if (messages.length === 0) {
-        if (await reader.drained()) break;
+        if (input.bounded && (await reader.drained())) break;
         continue;
       }
       if (signal.aborted) {
         reader.nak(messages);
         break;
       }
-      await scoreBatch(model, target, messages, js, reader, result, options);
+      await scoreBatch(model, target, decode, messages, js, reader, result, options);
       progress(false);
     }
   } finally {
@@ -161,6 +178,7 @@ async function scoreAsWorker(
 async function scoreBatch(
   model: LayersModel,
   target: InferenceTarget,
+  decode: InferenceDecoder,
   messages: JsMsg[],
   js: ReturnType<typeof jetStreamOf>,
   reader: InferenceReader,
@@ -170,6 +188,7 @@ async function scoreBatch(
   const { outgoing, unscorable } = scoreInferenceBatch(
     model,
     target,
+    decode,
     messages.map((message) => ({
       seq: message.seq,
       recordId: message.headers?.get(RecordHeader.recordId),
