@@ -164,7 +164,8 @@ describe('distributed inference: ps shards serve a model version, workers score 
 
   async function runInference(
     jobId: string,
-    kill: { worker: number; atBatch: number } | null,
+    /** A worker killed at a batch; with `ps`, that shard dies too and is replaced before it. */
+    kill: { worker: number; atBatch: number; ps?: number } | null,
     /** A raw stream never ends: the workers are stopped once this holds. */
     stream?: { input: { source: string }; stopWhen: () => Promise<boolean> },
   ): Promise<{ results: (InferenceWorkerResult | undefined)[]; reports: RoleReport[] }> {
@@ -229,6 +230,21 @@ describe('distributed inference: ps shards serve a model version, workers score 
       () => reports.filter((r) => r.type === 'started').length === SHARDS,
       60_000,
     );
+    const replacements: Promise<void>[] = [];
+    /** The shard's process dies (its connection closes); attempt 1 loads the slice again. */
+    const replaceShard = async (index: number): Promise<void> => {
+      await shardRuntimes[index]!.nc.close();
+      const rt = await runtime(`${jobId}-ps-${index}-a1`, stopPs.signal);
+      replacements.push(runInferencePsRole(config('ps', index, 1), rt));
+      await waitFor(
+        `ps-${index} replaced`,
+        () =>
+          reports.some(
+            (r) => r.type === 'started' && r.token.role === `ps-${index}` && r.token.attempt === 1,
+          ),
+        60_000,
+      );
+    };
     const results: (InferenceWorkerResult | undefined)[] = [];
     const stopWorkers = new AbortController();
     const workerRun = async (index: number, attempt: number): Promise<void> => {
@@ -246,11 +262,14 @@ describe('distributed inference: ps shards serve a model version, workers score 
                 await rt.nc.close();
                 throw new Error('killed');
               }
+              // The survivors go slowly, so the replacement still finds records to score.
+              if (kill && !killed) await new Promise((resolve) => setTimeout(resolve, 150));
             },
           },
         );
       } catch (error) {
         if (!killed) throw error;
+        if (killed.ps !== undefined) await replaceShard(killed.ps);
         // Its replacement (attempt 1) takes its place on the same consumer.
         await workerRun(index, attempt + 1);
       }
@@ -266,6 +285,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
     } finally {
       stopPs.abort();
       await shards.catch(() => undefined);
+      await Promise.all(replacements);
       for (const conn of connections) if (!conn.isClosed()) await conn.drain();
       await observer.drain();
     }
@@ -308,7 +328,8 @@ describe('distributed inference: ps shards serve a model version, workers score 
   }, 180_000);
 
   it('a worker killed between its PubAcks and its acks is replaced: still one score per record', async () => {
-    const { results, reports } = await runInference('inferkill', { worker: 1, atBatch: 3 });
+    // ps-1 dies with it: the replacement worker pulls from a shard that reloaded its slice.
+    const { results, reports } = await runInference('inferkill', { worker: 1, atBatch: 3, ps: 1 });
     const predictions = await readPredictions(nc, subjects, scored);
     checkScores(predictions, 'inferkill');
     // The killed batch was redelivered and re-published: JetStream dropped those copies.
@@ -319,6 +340,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
         (r) => r.type === 'finished' && r.token.role === 'worker-1' && r.token.attempt === 1,
       ),
     ).toBe(true);
+    expect(results[1 + WORKERS]?.scored).toBeGreaterThan(0);
   }, 180_000);
 
   it('scores a source raw stream through the pinned pipeline, one score per record, until stopped', async () => {
