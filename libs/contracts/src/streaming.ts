@@ -13,12 +13,15 @@ import {
  * Streaming feature pipelines (`mode: 'stream'`): the feature service runs one continuously on a
  * source's raw stream. Semantics (the pure logic is in @dln/features, README "Streaming"):
  *
- * - EVENT TIME: every input carries its time in a timestamp field. Per input, the watermark is
- *   `max event time seen - latenessMs`; an input's record with time < its watermark is LATE:
- *   dropped and counted. The pipeline's watermark is the minimum over its inputs (events, and
- *   labels when joined); records are RELEASED in event-time order (events before labels at equal
- *   times, then by record id) once their time is below it, so results do not depend on arrival
- *   order within the lateness.
+ * - EVENT TIME: every input carries its time in a timestamp field. Per raw PARTITION of an input,
+ *   the watermark is `max event time seen in it - latenessMs`; a record with time < its
+ *   partition's watermark is LATE: dropped and counted (decided by the partition's own order, so
+ *   a replay decides alike whatever the interleaving of partitions). The pipeline's watermark is
+ *   the minimum over the partitions of its inputs (events, and labels when joined) that are not
+ *   IDLE (no record for `idleTimeoutMs` of processing time); it never moves back, and a record
+ *   below it (from a partition that was idle) is late too. Records are RELEASED in event-time
+ *   order (events before labels at equal times, then by record id) once their time is below it,
+ *   so results do not depend on arrival order within the lateness.
  * - DUPLICATES: a record id already buffered is dropped and counted; a copy of a released
  *   record is necessarily late (same event time), so no record is counted twice.
  * - WINDOWED AGGREGATES: per key value, over `[end - sizeMs, t)` where `end` is the end of the
@@ -102,6 +105,7 @@ export type LabelJoinSpec = z.infer<typeof labelJoinSchema>;
 export const STREAM_LIMITS = {
   aggregates: 64,
   maxLatenessMs: 7 * 86_400_000,
+  maxIdleTimeoutMs: 86_400_000,
   /** Records buffered (waiting for the watermark) before intake pauses. */
   maxBuffered: 1_000_000,
 } as const;
@@ -120,6 +124,11 @@ export const streamPipelineSpecSchema = z
     source: resourceName,
     eventTime: fieldRef,
     latenessMs: z.number().int().min(0).max(STREAM_LIMITS.maxLatenessMs),
+    /**
+     * A raw partition (of the events or the labels) with no record for this long, in processing
+     * time, stops holding the watermark until its next record; 0: never.
+     */
+    idleTimeoutMs: z.number().int().min(0).max(STREAM_LIMITS.maxIdleTimeoutMs).default(60_000),
     features: z.array(featureSpecSchema).min(1).max(PIPELINE_LIMITS.features),
     aggregates: z.array(aggregateFeatureSchema).max(STREAM_LIMITS.aggregates).default([]),
     label: labelSpecSchema,

@@ -51,7 +51,9 @@ interface Feed {
  * below it (a redelivery) is skipped, so no message is applied twice or skipped. Raw messages are acknowledged (AckPolicy.All) only after
  * the checkpoint that covers them is written, and the checkpoint is written only after every
  * example it emitted is stored: a crash replays from the last checkpoint, and the replayed
- * examples are the same messages, dropped by their msg id.
+ * examples are the same messages, dropped by their msg id. WATERMARKS are per partition (the
+ * pipeline is told which partitions this group owns); the checkpoint timer also drains, so a
+ * partition that went idle (spec `idleTimeoutMs`) stops holding the watermark without a record.
  */
 export class StreamRunner {
   private readonly logger: Logger;
@@ -102,13 +104,15 @@ export class StreamRunner {
     const { name } = this.spec;
     const { group, groups } = this.options;
     const loaded = await this.store.checkpoint<GroupCheckpoint>(name, group, groups);
+    // Each owned partition holds the watermark until it has a record or goes idle.
+    const origin = { partitions: this.partitionsByInput(), now: Date.now() };
     if (loaded) {
       const snapshot = await this.requireSnapshot(loaded.state.pipeline.snapshotVersion);
-      this.pipeline = new StreamPipeline(this.spec, snapshot, loaded.state.pipeline);
+      this.pipeline = new StreamPipeline(this.spec, snapshot, loaded.state.pipeline, origin);
       this.positions = loaded.state.positions;
       this.manifest = loaded.manifest;
     } else {
-      this.pipeline = new StreamPipeline(this.spec, await this.firstSnapshot());
+      this.pipeline = new StreamPipeline(this.spec, await this.firstSnapshot(), undefined, origin);
     }
     const jsm = await jetStreamManagerOf(this.nc);
     for (const feed of this.feeds) {
@@ -186,6 +190,12 @@ export class StreamRunner {
     };
   }
 
+  private partitionsByInput(): Record<StreamInput, number[]> {
+    const of = (input: StreamInput): number[] =>
+      this.feeds.filter((f) => f.input === input).map((f) => f.partition);
+    return { event: of('event'), label: of('label') };
+  }
+
   private async run(feed: Feed, messages: ConsumerMessages): Promise<void> {
     try {
       for await (const msg of messages) {
@@ -214,7 +224,7 @@ export class StreamRunner {
       : undefined;
     if (record && id !== undefined) {
       if (
-        this.pipeline.offer(feed.input, id, record) === 'rejected' &&
+        this.pipeline.offer(feed.input, id, record, feed.partition, Date.now()) === 'rejected' &&
         this.rejectionsLogged < 20
       ) {
         this.rejectionsLogged += 1;
@@ -227,7 +237,12 @@ export class StreamRunner {
     } else this.pipeline.counters.rejected += 1;
     this.positions[position] = msg.seq;
     this.lastMsg.set(position, msg);
-    for (const example of this.pipeline.drain()) this.publisher.enqueue(example);
+    this.drain();
+  }
+
+  /** Releases what the watermark allows now (also on the checkpoint timer: idle partitions). */
+  private drain(): void {
+    for (const example of this.pipeline.drain(Date.now())) this.publisher.enqueue(example);
   }
 
   /** Refresh the snapshot, capture the state, store the examples, write it, then ack the input. */
@@ -236,6 +251,7 @@ export class StreamRunner {
     this.checkpointing = (async () => {
       await this.refreshSnapshot();
       if (this.stopped && !final) return;
+      if (!this.stopped) this.drain();
       const state: GroupCheckpoint = {
         positions: { ...this.positions },
         pipeline: this.pipeline.state(),

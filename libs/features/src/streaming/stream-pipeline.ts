@@ -17,6 +17,7 @@ import {
 } from '../values';
 import {
   EventTimeBuffer,
+  EventTimeBufferOptions,
   EventTimeBufferState,
   OfferOutcome,
   StreamInput,
@@ -67,6 +68,9 @@ export interface StreamPipelineState {
   statistics: StreamStatisticsState;
   counters: StreamCounters;
 }
+
+/** Where a pipeline's records come from (see EventTimeBufferOptions). */
+export type StreamPipelineOptions = Pick<EventTimeBufferOptions, 'partitions' | 'now'>;
 
 interface Encoded {
   example: Example;
@@ -119,6 +123,7 @@ export class StreamPipeline {
     readonly spec: StreamPipelineSpec,
     snapshot: StreamSnapshot,
     state?: StreamPipelineState,
+    options: StreamPipelineOptions = {},
   ) {
     if (state && state.snapshotVersion !== snapshot.version) {
       throw new Error(
@@ -126,9 +131,10 @@ export class StreamPipeline {
       );
     }
     const inputs: StreamInput[] = spec.join ? ['event', 'label'] : ['event'];
+    const bufferOptions = { ...options, idleTimeoutMs: spec.idleTimeoutMs };
     this.buffer = state
-      ? EventTimeBuffer.from(inputs, spec.latenessMs, state.buffer)
-      : new EventTimeBuffer(inputs, spec.latenessMs);
+      ? EventTimeBuffer.from(inputs, spec.latenessMs, state.buffer, bufferOptions)
+      : new EventTimeBuffer(inputs, spec.latenessMs, bufferOptions);
     this.aggregators = spec.aggregates.map((a, i) =>
       state ? WindowAggregator.from(a, state.aggregates[i] ?? {}) : new WindowAggregator(a),
     );
@@ -183,8 +189,17 @@ export class StreamPipeline {
     });
   }
 
-  /** Takes one record of an input; a record without a usable time, key or label is rejected. */
-  offer(input: StreamInput, id: string, record: InputRecord): OfferOutcome | 'rejected' {
+  /**
+   * Takes one record of an input partition at processing time `now` (only idleness reads it); a
+   * record without a usable time, key or label is rejected.
+   */
+  offer(
+    input: StreamInput,
+    id: string,
+    record: InputRecord,
+    partition = 0,
+    now?: number,
+  ): OfferOutcome | 'rejected' {
     let time: number;
     let keys: string[] = [];
     try {
@@ -197,7 +212,7 @@ export class StreamPipeline {
       this.lastRejection = `${input} "${id}": ${err.message}`;
       return 'rejected';
     }
-    const outcome = this.buffer.offer({ input, id, time, record });
+    const outcome = this.buffer.offer({ input, id, time, record, partition }, now);
     if (outcome === 'late') this.counters.late += 1;
     else if (outcome === 'duplicate') this.counters.duplicates += 1;
     else if (input === 'event') {
@@ -207,13 +222,19 @@ export class StreamPipeline {
     return outcome;
   }
 
-  /** Releases what the watermark allows; returns the examples it completes. */
-  drain(): StreamExample[] {
-    const released = this.buffer.release();
+  /**
+   * Releases what the watermark allows at processing time `now` (call it also when no record
+   * comes, so that idle partitions stop holding the watermark); returns the examples it completes.
+   */
+  drain(now?: number): StreamExample[] {
+    const released = this.buffer.release(now);
     const out: StreamExample[] = [];
     let i = 0;
     while (i < released.length) {
       const first = released[i] as TimedRecord;
+      // Windows that closed before this record end first: the examples come in one order
+      // however the watermark advanced (in one step or many).
+      this.expire(first.time, out);
       if (first.input === 'label') {
         this.releaseLabel(first, out);
         i += 1;
@@ -231,13 +252,18 @@ export class StreamPipeline {
     }
     const watermark = this.buffer.watermark;
     if (watermark !== undefined) {
-      for (const event of this.joiner?.expire(watermark) ?? []) {
-        this.counters.negatives += 1;
-        out.push(this.emit(event.id, event.time, event.payload, 0));
-      }
+      this.expire(watermark, out);
       for (const aggregator of this.aggregators) aggregator.prune(watermark);
     }
     return out;
+  }
+
+  /** Events whose join window closed at or before `time` and got no label: negatives. */
+  private expire(time: number, out: StreamExample[]): void {
+    for (const event of this.joiner?.expire(time) ?? []) {
+      this.counters.negatives += 1;
+      out.push(this.emit(event.id, event.time, event.payload, 0));
+    }
   }
 
   /** Per-key aggregate states changed since the last call, for the serving view. */
