@@ -28,6 +28,7 @@ import {
   Optional,
 } from '@nestjs/common';
 import { ArtifactSource } from './artifact-source';
+import { FeatureAggregates } from './feature-aggregates';
 import type { PredictionConfig } from './prediction.config';
 import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
 
@@ -50,6 +51,7 @@ export function versionsToKeep(versions: readonly ModelVersion[], keep: number):
 export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ModelCatalogueService.name);
   private readonly artifacts: ArtifactSource;
+  private readonly aggregates: FeatureAggregates;
   private readonly perModel = new Map<string, Promise<void>>();
   private subscription: { unsubscribe(): void } | undefined;
   private closed = false;
@@ -64,6 +66,7 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
     @Optional() @Inject(PARSE_POOL) private readonly pool?: ParsePool,
   ) {
     this.artifacts = new ArtifactSource(nats, subjects);
+    this.aggregates = new FeatureAggregates(nats, subjects, config.AGGREGATES_TIMEOUT_MS);
   }
 
   get limits(): ServingLimits {
@@ -206,8 +209,10 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
     this.registry.mark(model, version.version, VersionState.Loading);
     try {
       const blobs = await this.artifacts.blobs(version);
-      const servable = await servableFromBlobs(blobs, (source) =>
-        this.artifacts.declaration(source),
+      const servable = await servableFromBlobs(
+        blobs,
+        (source) => this.artifacts.declaration(source),
+        (pipeline) => this.aggregates.describe(pipeline),
       );
       if (!servable.source)
         this.logger.warn(
@@ -216,7 +221,13 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
       // Loading runs on the event loop that answers requests: yield between its synchronous
       // steps, so that requests waiting meanwhile are answered between them (swap p99).
       await nextTurn();
-      const loaded = new LoadedModel(model, version.version, servable, this.limits);
+      const loaded = new LoadedModel(
+        model,
+        version.version,
+        servable,
+        this.limits,
+        this.aggregates,
+      );
       await nextTurn();
       this.pool?.register(model, version.version, loaded.encodingSpec(this.limits));
       this.registry.available(model, new ServedVersion(loaded, this.limits));

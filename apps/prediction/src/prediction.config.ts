@@ -38,6 +38,8 @@ export const predictionEnvSchema = baseEnvSchema.extend({
   PREDICTIONS_REPLICAS: positive(1, 5),
   /** De-duplication horizon of a predictions stream (one score per record within it). */
   PREDICTIONS_DUPLICATE_WINDOW_S: positive(600, 7 * 86_400),
+  /** Stream models: wait for the feature service's per-key aggregates before answering 503. */
+  AGGREGATES_TIMEOUT_MS: positive(2_000, 60_000),
   /** TensorFlow.js backend; default: the fastest present. */
   TFJS_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
 });

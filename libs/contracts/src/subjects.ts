@@ -33,6 +33,8 @@ export const ControlPattern = {
   streamSnapshot: 'feature.streams.snapshot',
   /** prediction -> feature: per-key aggregates of a record at a time (request, StreamAggregatesRequest -> StreamAggregatesReply). */
   streamAggregates: 'feature.streams.aggregates',
+  /** prediction -> feature: per-key aggregates of many records (request, StreamAggregatesBatchRequest -> StreamAggregatesBatchReply). */
+  streamAggregatesBatch: 'feature.streams.aggregates-batch',
 } as const;
 export type ControlPattern = (typeof ControlPattern)[keyof typeof ControlPattern];
 

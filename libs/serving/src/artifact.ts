@@ -4,12 +4,23 @@ import {
   OutputSchema,
   SourceDeclaration,
   sourceDeclarationSchema,
+  StreamSnapshot,
   streamSnapshotSchema,
 } from '@dln/contracts';
 import { outputSchemaOf } from '@dln/features';
 import { isDeepStrictEqual } from 'node:util';
 import { artifactFromBlobs, loadArtifactModel, ModelArtifact } from '@dln/ml';
+import { StreamServing } from './aggregates';
 import { ServableArtifact } from './loaded-model';
+
+/** What a stream pipeline tells serving: its event-time field and its aggregates, in order. */
+export interface StreamPipelineServing {
+  eventTime: string;
+  aggregates: string[];
+}
+
+/** Asks the feature service about a stream pipeline (rejects when it cannot answer). */
+export type DescribeStream = (pipeline: string) => Promise<StreamPipelineServing>;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -36,13 +47,15 @@ export function snapshotOfArtifact(artifact: ModelArtifact): PipelineSnapshot {
  * A stream job's artifact pins a stream snapshot. Without per-key aggregates its examples are
  * its base snapshot's (the stateless features), which serving encodes as in batch; a growing
  * vocabulary was trained with room for `maxSize + 1` ids and the base encodes fewer, so the
- * served schema is the base's, once it is checked to fit in the trained one. Aggregates need the
- * feature service's per-key state at serving (not served here yet).
+ * served schema is the base's, once it is checked to fit in the trained one. With aggregates
+ * the served schema is the trained stream schema (StreamEncoder), and the aggregate slots are
+ * read from the feature service's per-key state at the record's event time.
  */
-function streamServing(
+async function streamServing(
   pipeline: Record<string, unknown>,
   trained: OutputSchema,
-): { snapshot: PipelineSnapshot; outputSchema: OutputSchema } {
+  describeStream: DescribeStream | undefined,
+): Promise<{ snapshot: PipelineSnapshot; outputSchema: OutputSchema; stream?: StreamServing }> {
   const parsed = streamSnapshotSchema.safeParse(pipeline);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -52,9 +65,11 @@ function streamServing(
   }
   const { base, aggregates } = parsed.data;
   if (aggregates.length > 0)
-    throw new Error(
-      `the artifact's stream snapshot has ${aggregates.length} per-key aggregate(s); serving them is not supported yet`,
-    );
+    return {
+      snapshot: base,
+      outputSchema: trained,
+      stream: await aggregateServing(parsed.data, describeStream),
+    };
   const served = outputSchemaOf(base);
   const fits =
     isDeepStrictEqual(served.dense, trained.dense) &&
@@ -68,6 +83,24 @@ function streamServing(
   if (!fits)
     throw new Error("the stream snapshot's base does not fit the artifact's output schema");
   return { snapshot: base, outputSchema: served };
+}
+
+/** The event-time field of a snapshot's pipeline, once its aggregates are checked to match. */
+async function aggregateServing(
+  snapshot: StreamSnapshot,
+  describeStream: DescribeStream | undefined,
+): Promise<StreamServing> {
+  const trained = snapshot.aggregates.map((a) => a.name);
+  if (!describeStream)
+    throw new Error(
+      `the artifact's stream snapshot has ${trained.length} per-key aggregate(s); serving them needs the feature service`,
+    );
+  const described = await describeStream(snapshot.pipeline);
+  if (!isDeepStrictEqual(described.aggregates, trained))
+    throw new Error(
+      `stream pipeline ${snapshot.pipeline} now has the aggregates [${described.aggregates.join(', ')}]; the model was trained with [${trained.join(', ')}]`,
+    );
+  return { snapshot, eventTime: described.eventTime };
 }
 
 /** The source declaration an artifact carries, if any (in its pipeline blob or its metadata). */
@@ -92,18 +125,24 @@ export function blobsByFileName(objects: ReadonlyMap<string, Uint8Array>): Map<s
 
 /**
  * Builds what serving needs from an artifact's blobs: the tfjs model, the pinned snapshot, the
- * output schema, and the source declaration (the artifact's, else `lookupSource`'s answer).
+ * output schema, and the source declaration (the artifact's, else `lookupSource`'s answer); for
+ * a stream snapshot with aggregates, the pipeline's event-time field (`describeStream`).
  */
 export async function servableFromBlobs(
   blobs: ReadonlyMap<string, Uint8Array>,
   lookupSource: (source: string) => Promise<SourceDeclaration | undefined> = async () => undefined,
+  describeStream?: DescribeStream,
 ): Promise<ServableArtifact> {
   const artifact = artifactFromBlobs(blobsByFileName(blobs));
   const pipeline = artifact.pipeline;
-  const { snapshot, outputSchema } =
+  const { snapshot, outputSchema, stream } =
     isObject(pipeline) && 'streamSnapshotVersion' in pipeline
-      ? streamServing(pipeline, artifact.outputSchema)
-      : { snapshot: snapshotOfArtifact(artifact), outputSchema: artifact.outputSchema };
+      ? await streamServing(pipeline, artifact.outputSchema, describeStream)
+      : {
+          snapshot: snapshotOfArtifact(artifact),
+          outputSchema: artifact.outputSchema,
+          stream: undefined,
+        };
   const source = sourceOfArtifact(artifact) ?? (await lookupSource(snapshot.spec.source));
   const model = await loadArtifactModel(artifact);
   return {
@@ -111,6 +150,7 @@ export async function servableFromBlobs(
     snapshot,
     outputSchema,
     ...(source ? { source } : {}),
+    ...(stream ? { stream } : {}),
     metadata: { ...artifact.metadata, classNames: artifact.classNames },
   };
 }

@@ -2,6 +2,7 @@ export * from './limits';
 export * from './body';
 export * from './request';
 export * from './instances';
+export * from './aggregates';
 export * from './request-encoder';
 export * from './loaded-model';
 export * from './batcher';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isDeepStrictEqual } from 'node:util';
 import { OutputSchema, outputUnits, PipelineSnapshot, SourceDeclaration } from '@dln/contracts';
 import { InputName } from '@dln/ml';
+import { AggregateReader, readAggregates, StreamServing, writeAggregateSlots } from './aggregates';
 import { compileInferencePlan, InferencePlan } from './inference-plan';
 import { inputFieldsOf } from './instances';
 import { ServingLimits } from './limits';
@@ -17,6 +18,11 @@ export interface ServableArtifact {
   source?: SourceDeclaration;
   /** Job, data counts, validation metrics: shown in the metadata. */
   metadata?: Record<string, unknown>;
+  /**
+   * A stream model with per-key aggregates (`snapshot` is then its base): the aggregate slots
+   * of every row are read from the feature service at the record's event time.
+   */
+  stream?: StreamServing;
 }
 
 /**
@@ -38,7 +44,13 @@ export class LoadedModel {
     readonly version: number,
     readonly artifact: ServableArtifact,
     limits: ServingLimits,
+    /** Where a stream model's aggregates are read; required when the artifact has them. */
+    private readonly aggregates?: AggregateReader,
   ) {
+    if (artifact.stream && !aggregates)
+      throw new Error(
+        `model ${name} v${version}: its per-key aggregates need a reader of the feature service's state`,
+      );
     this.encoder = new RequestEncoder(this.encodingSpec(limits));
     this.outputSchema = this.encoder.outputSchema;
     if (!isDeepStrictEqual(this.outputSchema, artifact.outputSchema)) {
@@ -48,6 +60,11 @@ export class LoadedModel {
     }
     this.units = outputUnits(this.outputSchema);
     this.inputFields = inputFieldsOf(artifact.snapshot);
+    if (artifact.stream) {
+      const { eventTime, snapshot } = artifact.stream;
+      for (const field of [eventTime, ...snapshot.aggregates.map((a) => a.key)])
+        if (!this.inputFields.includes(field)) this.inputFields.push(field);
+    }
     // tfjs makes layer names unique per process (dense, dense_1, ...): tell the inputs by dtype.
     this.inputOrder = artifact.model.inputs.map((input) =>
       input.dtype === 'int32' ? InputName.Ids : InputName.Dense,
@@ -112,8 +129,32 @@ export class LoadedModel {
     return {
       snapshot: this.artifact.snapshot,
       ...(this.artifact.source ? { source: this.artifact.source } : {}),
+      ...(this.artifact.stream ? { stream: this.artifact.stream } : {}),
       limits,
     };
+  }
+
+  /**
+   * Fills the aggregate slots of a stream model's rows (`batch.lookups`) with the values read
+   * for each record's key and event time, in one bounded request per 1,024 rows. Rejects with
+   * the reader's UNAVAILABLE error when the feature service does not answer.
+   */
+  async completeAggregates(batch: EncodedBatch): Promise<void> {
+    const lookups = batch.lookups;
+    const stream = this.artifact.stream;
+    if (!lookups || !stream || !this.aggregates) return;
+    if (lookups.length !== batch.size)
+      throw new Error(`${batch.size} rows but ${lookups.length} aggregate reads`);
+    if (lookups.length > 0) {
+      const values = await readAggregates(this.aggregates, stream.snapshot.pipeline, lookups);
+      writeAggregateSlots(
+        batch.dense,
+        this.outputSchema.denseWidth,
+        stream.snapshot.aggregates,
+        values,
+      );
+    }
+    delete batch.lookups;
   }
 
   /** Scores `batch.size` rows: a row-major Float32Array of size x units. */

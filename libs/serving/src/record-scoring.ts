@@ -1,6 +1,7 @@
 import { OutputSchema, PredictionMessage } from '@dln/contracts';
 import { RecordEncodeError } from '@dln/features';
 import { ModelRegistry } from './registry';
+import { AggregateLookup } from './aggregates';
 import { EncodedBatch } from './request-encoder';
 import { LoadedModel } from './loaded-model';
 
@@ -41,7 +42,8 @@ function parseRecord(body: Uint8Array): Record<string, unknown> {
 /**
  * Encodes stored raw records with the version's pinned pipeline (the features lib's encoder, as
  * the feature service does; no request coercion: the stored format is already normalized).
- * A record that cannot be encoded gets its reason in `errors` and no row.
+ * A record that cannot be encoded (for a stream model also: no event time or aggregate key)
+ * gets its reason in `errors` and no row; a stream model's rows carry their aggregate reads.
  */
 export function encodeRawRecords(
   model: LoadedModel,
@@ -53,12 +55,14 @@ export function encodeRawRecords(
   const idValues = new Int32Array(records.length * idCount);
   const rowOf = new Array<number>(records.length).fill(-1);
   const errors = new Array<string | undefined>(records.length);
+  const lookups: AggregateLookup[] = [];
   let rows = 0;
   records.forEach((record, i) => {
     try {
-      const example = model.encoder.encoder.encode(parseRecord(record.body), 'optional');
+      const { example, lookup } = model.encoder.encodeRecord(parseRecord(record.body));
       dense.set(example.dense, rows * denseWidth);
       idValues.set(example.ids, rows * idCount);
+      if (lookup) lookups.push(lookup);
       rowOf[i] = rows;
       rows += 1;
     } catch (error) {
@@ -72,6 +76,7 @@ export function encodeRawRecords(
       size: rows,
       dense: dense.subarray(0, rows * denseWidth),
       ids: idValues.subarray(0, rows * idCount),
+      ...(model.artifact.stream ? { lookups } : {}),
     },
     rowOf,
     errors,

@@ -45,7 +45,10 @@ export class ServedVersion {
     }
   }
 
+  /** Scores encoded rows; a stream model's aggregate slots are read first (batch.lookups). */
   score(batch: EncodedBatch): Promise<Float32Array> {
+    if (batch.lookups)
+      return this.model.completeAggregates(batch).then(() => this.batcher.submit(batch));
     return this.batcher.submit(batch);
   }
 

@@ -59,9 +59,9 @@ describe('servableFromBlobs on a stream job artifact', () => {
     for (const score of scores) expect(score > 0 && score < 1).toBe(true);
   });
 
-  it('refuses a stream snapshot with per-key aggregates (their state is not served yet)', async () => {
+  it('refuses a stream snapshot with per-key aggregates when the feature service cannot be asked', async () => {
     await expect(servableFromBlobs(await streamBlobs(true))).rejects.toThrow(
-      /1 per-key aggregate\(s\); serving them is not supported yet/,
+      /1 per-key aggregate\(s\); serving them needs the feature service/,
     );
   });
 });

@@ -1,4 +1,9 @@
-import { ControlPattern, StreamAggregatesReply, StreamSnapshot } from '@dln/contracts';
+import {
+  ControlPattern,
+  StreamAggregatesBatchReply,
+  StreamAggregatesReply,
+  StreamSnapshot,
+} from '@dln/contracts';
 import { Controller } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { StreamsService } from './streams.service';
@@ -16,5 +21,10 @@ export class StreamsHandlers {
   @MessagePattern(ControlPattern.streamAggregates)
   async aggregates(@Payload() payload: unknown): Promise<StreamAggregatesReply> {
     return this.streams.aggregates(payload);
+  }
+
+  @MessagePattern(ControlPattern.streamAggregatesBatch)
+  async aggregatesBatch(@Payload() payload: unknown): Promise<StreamAggregatesBatchReply> {
+    return this.streams.aggregatesBatch(payload);
   }
 }

@@ -3,6 +3,8 @@ import {
   NotFoundError,
   parseInput,
   SourceDescription,
+  StreamAggregatesBatchReply,
+  streamAggregatesBatchRequestSchema,
   StreamAggregatesReply,
   streamAggregatesRequestSchema,
   StreamPipelineRecord,
@@ -28,6 +30,7 @@ import {
 import type { FeatureConfig } from '../feature.config';
 import { FEATURE_CONFIG } from '../feature.tokens';
 import { PipelineStore } from '../pipelines/pipeline-store';
+import { readAggregatesBatch } from './aggregate-reads';
 import { describeSource } from '../pipelines/source-client';
 import { ensureStreamExamples } from './stream-examples-publisher';
 import { StreamRunner } from './stream-runner';
@@ -193,6 +196,20 @@ export class StreamsService implements OnApplicationBootstrap, OnModuleDestroy {
       }),
     );
     return { pipeline: request.pipeline, at: request.at, values, exact };
+  }
+
+  /** Serving read of many records in one request (each key's state read once). */
+  async aggregatesBatch(payload: unknown): Promise<StreamAggregatesBatchReply> {
+    const request = parseInput(
+      streamAggregatesBatchRequestSchema,
+      payload,
+      'stream aggregates batch request',
+    );
+    const { spec } = await this.record(request.pipeline);
+    const store = await this.store();
+    return readAggregatesBatch(spec, request, (feature, key) =>
+      store.aggregate(request.pipeline, feature, key),
+    );
   }
 
   private async record(name: string): Promise<StreamPipelineRecord> {
