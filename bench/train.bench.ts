@@ -29,6 +29,7 @@ import { denseBinarySchema, REFERENCE_MLP, selectBackend, trainReference } from 
 import { roleProcessMain, runPsRole, runWorkerRole, serveEpochGate } from '@dln/ps-wire';
 import { deleteStreamsOfRoot, uniqueRoot } from '@dln/testing';
 import { LabelledExamples, parameterLayoutFor, StepTiming, syntheticExamples } from '@dln/training';
+import { CpuSampler } from './train/cpu-sampler';
 
 const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const WIDTH = 64;
@@ -37,6 +38,8 @@ const TRAIN = Number(process.env['BENCH_TRAIN_EXAMPLES'] ?? 51_200);
 const VALIDATION = 1024;
 const EPOCHS = Number(process.env['BENCH_TRAIN_EPOCHS'] ?? 2);
 const ROUNDS = Math.max(1, Number(process.env['BENCH_TRAIN_ROUNDS'] ?? 2));
+/** A folder: every role child writes a V8 CPU profile there (node --cpu-prof), to read per-process CPU. */
+const CPU_PROF_DIR = process.env['BENCH_TRAIN_CPU_PROF'];
 const schema = denseBinarySchema(WIDTH);
 const pipeline = 'bench';
 
@@ -105,9 +108,10 @@ function startChild(
   kind: 'ps' | 'worker',
   config: RoleConfig,
   onResult: (timing: StepTiming) => void,
-): { done: Promise<void>; stop(): void } {
+): { pid: number; done: Promise<void>; stop(): void } {
   const child = fork(__filename, ['--role', kind], {
     env: { ...process.env, NATS_URL },
+    execArgv: CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR] : [],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   child.on('message', (message: unknown) => {
@@ -120,7 +124,7 @@ function startChild(
       code === 0 ? resolve() : reject(new Error(`${config.token.role} exited with ${code}`)),
     );
   });
-  return { done, stop: () => void child.kill('SIGTERM') };
+  return { pid: child.pid ?? 0, done, stop: () => void child.kill('SIGTERM') };
 }
 
 interface ClusterFigures {
@@ -158,13 +162,18 @@ async function runCluster(
   });
   const gate = serveEpochGate(nc, subjects, jobId, { workers, epochs: training.epochs });
   const timings: StepTiming[] = [];
+  const pids = new Map<string, number>();
+  const sampler = new CpuSampler(() => pids);
   const ps = startChild('ps', config('ps', 0), () => undefined);
+  pids.set('ps', ps.pid);
   try {
     const roles = Array.from({ length: workers }, (_, index) =>
       startChild('worker', config('worker', index), (timing) => timings.push(timing)),
     );
+    roles.forEach((role, index) => pids.set(`worker-${index}`, role.pid));
     await Promise.all(roles.map((role) => role.done));
   } finally {
+    sampler.stop();
     ps.stop();
     await ps.done.catch(() => undefined);
     await gate.close();
@@ -188,6 +197,18 @@ async function runCluster(
       'push',
       sum((t) => t.pushMs),
     )} (held at ps ${(sum((t) => t.heldMs) / steps).toFixed(2)} ms)`,
+  );
+  // CPU of each role process while the steps ran, per round of one batch from every worker.
+  const rounds = steps / workers;
+  const cpu = sampler.cpuBetween(
+    Math.min(...timings.map((t) => t.firstStepAt)),
+    Math.max(...timings.map((t) => t.lastStepAt)),
+  );
+  const cpuTotal = [...cpu.values()].reduce((acc, ms) => acc + ms, 0);
+  console.log(
+    `    CPU per step (wall ${(wall / rounds).toFixed(2)} ms): ${[...cpu]
+      .map(([name, ms]) => `${name} ${(ms / rounds).toFixed(2)}`)
+      .join(', ')}; roles together ${(cpuTotal / rounds).toFixed(2)} ms`,
   );
   return {
     examplesPerSecond: (examples / wall) * 1000,

@@ -1,12 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { ChunkAssembler, CHUNK_HEADER_BYTES, reassembleChunks, splitIntoChunks } from './chunks';
-import { decodeTensorMessage, encodeTensorMessage, TensorCodecError } from './tensor-codec';
+import {
+  decodeTensorMessage,
+  encodeTensorMessage,
+  encodeTensorMessageInto,
+  TensorCodecError,
+} from './tensor-codec';
 
 function ramp(length: number): Float32Array {
   return Float32Array.from({ length }, (_, i) => Math.sin(i) * 1e3 + i * 1e-7);
 }
 
 describe('tensor message', () => {
+  it('encodes into a reused buffer of the right size exactly as into a new one', () => {
+    const header = { step: 7, text: 'abc' };
+    const fresh = encodeTensorMessage(header, ramp(100));
+    const stale = new Uint8Array(fresh.byteLength).fill(0xee);
+    const reused = encodeTensorMessageInto(header, ramp(100), (bytes) =>
+      bytes === stale.byteLength ? stale : undefined,
+    );
+    expect(reused).toBe(stale);
+    expect(Array.from(reused)).toEqual(Array.from(fresh));
+    const other = encodeTensorMessageInto(header, ramp(100), () => new Uint8Array(3));
+    expect(Array.from(other)).toEqual(Array.from(fresh));
+  });
+
   it('round-trips header and values bit-exactly, viewing the bytes without a copy', () => {
     const header = {
       token: { job: 'j1', generation: 2, role: 'worker-0', attempt: 1 },

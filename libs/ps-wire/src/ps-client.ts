@@ -9,6 +9,8 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import { PushReply, ShardClient } from '@dln/training';
 import { StoppedError, untilAborted } from './abortable';
+import { MessagePool } from './message-pool';
+import { RECONNECTED, Reconnects } from './reconnects';
 import { chunkCount, chunkFloats, chunkRange, decodePsMessage, encodePsMessage } from './ps-codec';
 
 export interface NatsShardClientOptions {
@@ -59,37 +61,16 @@ export class NatsShardClient implements ShardClient {
   private readonly perChunk: number;
   private readonly timeoutMs: number;
   private readonly unavailableMs: number;
-  /** Settles at the connection's next reconnect (then replaced): a request in flight is sent again. */
-  private reconnected: Promise<void>;
-  private wakeOnReconnect: () => void = () => undefined;
+  private readonly buffers = new MessagePool();
+  /** A request in flight at a reconnect is sent again at once. */
+  private readonly reconnects: Reconnects;
 
   constructor(private readonly options: NatsShardClientOptions) {
     const maxPayload = options.maxPayload ?? options.nc.info?.max_payload ?? 1024 * 1024;
     this.perChunk = chunkFloats(maxPayload);
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.unavailableMs = options.unavailableMs ?? 600_000;
-    this.reconnected = this.nextReconnect();
-    void this.watchReconnects();
-  }
-
-  private nextReconnect(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.wakeOnReconnect = resolve;
-    });
-  }
-
-  /** A request sent just before NATS restarted got lost with its server: no need to wait out its timeout. */
-  private async watchReconnects(): Promise<void> {
-    try {
-      for await (const status of this.options.nc.status()) {
-        if (status.type !== 'reconnect') continue;
-        const wake = this.wakeOnReconnect;
-        this.reconnected = this.nextReconnect();
-        wake();
-      }
-    } catch {
-      // the connection closed: nothing left to resend
-    }
+    this.reconnects = new Reconnects(options.nc);
   }
 
   /** The shard's acknowledged position of every worker (PsHeader.positions), its step and update count. */
@@ -192,7 +173,7 @@ export class NatsShardClient implements ShardClient {
    * it once; a lost reply (shard died, NATS restarted) or a long sync barrier just asks again.
    */
   private async request(subject: string, header: PsHeader, values?: Float32Array): Promise<Reply> {
-    const data = encodePsMessage(header, values);
+    const data = encodePsMessage(header, values, this.buffers.take);
     const giveUpAt = performance.now() + this.unavailableMs;
     const { nc, signal } = this.options;
     for (let attempt = 0; ; attempt += 1) {
@@ -204,11 +185,9 @@ export class NatsShardClient implements ShardClient {
       const sentAt = performance.now();
       try {
         const asked = nc.request(subject, data, { timeout: this.timeoutMs });
-        const raced = Promise.race([
-          asked,
-          this.reconnected.then((): typeof RECONNECTED => RECONNECTED),
-        ]);
-        // Told to stop: leave at once, not after the request's timeout (the slot is wanted).
+        // A request sent just before NATS restarted got lost with its server: no need to wait
+        // out its timeout. Told to stop: leave at once, not after the timeout (the slot is wanted).
+        const raced = this.reconnects.race(asked);
         const reply = signal ? await untilAborted(raced, signal) : await raced;
         if (reply === RECONNECTED) {
           asked.catch(() => undefined);
@@ -218,6 +197,8 @@ export class NatsShardClient implements ShardClient {
         this.stats.requests += 1;
         this.stats.bytesOut += data.byteLength;
         this.stats.bytesIn += raw.byteLength;
+        // Answered: the NATS client copied the request out before sending it.
+        this.buffers.release(data);
         return decodePsMessage(raw);
       } catch (cause) {
         if (cause instanceof DlnError) throw cause;
@@ -260,4 +241,3 @@ export class NatsShardClient implements ShardClient {
 }
 
 type Reply = ReturnType<typeof decodePsMessage>;
-const RECONNECTED = Symbol('reconnected');

@@ -7,7 +7,7 @@ import {
   PsHeader,
   psHeaderSchema,
 } from '@dln/contracts';
-import { decodeTensorMessage, encodeTensorMessage } from '@dln/ml';
+import { decodeTensorMessage, encodeTensorMessage, encodeTensorMessageInto } from '@dln/ml';
 
 /** Bytes kept free in every message for the codec prefix and the JSON header. */
 export const PS_HEADER_RESERVE = 2048;
@@ -38,8 +38,15 @@ export function chunkRange(
 
 const EMPTY = new Float32Array(0);
 
-export function encodePsMessage(header: PsHeader, values: Float32Array = EMPTY): Uint8Array {
-  return encodeTensorMessage(header, values);
+/** Encodes a ps message, into a buffer `reuse(bytes)` hands out when it has one of that size. */
+export function encodePsMessage(
+  header: PsHeader,
+  values: Float32Array = EMPTY,
+  reuse?: (bytes: number) => Uint8Array | undefined,
+): Uint8Array {
+  return reuse
+    ? encodeTensorMessageInto(header, values, reuse)
+    : encodeTensorMessage(header, values);
 }
 
 /** An error answer: a header `{error}` and no values. */

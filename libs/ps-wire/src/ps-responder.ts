@@ -1,6 +1,7 @@
 import { DlnError, ErrorCode, PsHeader, Subjects } from '@dln/contracts';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { FencedError, PsShard, PushAck, StreamBatches } from '@dln/training';
+import { ReplyPool } from './message-pool';
 import { chunkRange, decodePsMessage, encodePsError, encodePsMessage } from './ps-codec';
 
 export interface PsResponderOptions {
@@ -61,6 +62,14 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
   const reply = (msg: Msg, data: Uint8Array): void => {
     if (msg.reply) msg.respond(data);
   };
+  const replies = new ReplyPool(() => nc.flush());
+  /** A reply carrying values (hundreds of KB): encoded into a reused buffer. */
+  const replyWithValues = (msg: Msg, header: PsHeader, values: Float32Array): void => {
+    if (!msg.reply) return;
+    const data = encodePsMessage(header, values, replies.take);
+    msg.respond(data);
+    replies.sent(data);
+  };
   const fail = (msg: Msg, error: unknown): void => {
     if (error instanceof FencedError && error.receiverSuperseded) options.onSuperseded?.(error);
     else reply(msg, encodePsError(error));
@@ -92,10 +101,7 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
     }
     const params = await shard.pull(header.token, header.step);
     const { start, end } = chunkRange(shard.size, header.chunks, header.chunk);
-    reply(
-      msg,
-      encodePsMessage({ ...header, count: 0, offset: start }, params.subarray(start, end)),
-    );
+    replyWithValues(msg, { ...header, count: 0, offset: start }, params.subarray(start, end));
   };
 
   const onPush = async (msg: Msg): Promise<void> => {
@@ -130,7 +136,7 @@ export function servePsShard(options: PsResponderOptions): PsResponder {
     // Read synchronously after the apply: the values are exactly those a pull of `step` returns.
     const params = await shard.pull(header.token, step);
     const { start, end } = chunkRange(shard.size, header.chunks, header.chunk);
-    reply(msg, encodePsMessage({ ...answer, offset: start }, params.subarray(start, end)));
+    replyWithValues(msg, { ...answer, offset: start }, params.subarray(start, end));
   };
 
   const assemblyKey = (header: PsHeader): string =>

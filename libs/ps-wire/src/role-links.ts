@@ -59,10 +59,7 @@ export class NatsEpochGate implements EpochGate {
         const { signal } = this.options;
         this.reconnects ??= new Reconnects(this.nc);
         // A request lost in a NATS restart is asked again at the reconnect, not after its timeout.
-        const reply = await Promise.race([
-          signal ? untilAborted(asked, signal) : asked,
-          this.reconnects.next(),
-        ]);
+        const reply = await this.reconnects.race(signal ? untilAborted(asked, signal) : asked);
         if (reply === RECONNECTED) {
           asked.catch(() => undefined);
           continue;

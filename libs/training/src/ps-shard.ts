@@ -36,6 +36,7 @@ export interface PsShardOptions {
 
 interface Contribution {
   count: number;
+  /** The worker's gradient, copied into its own buffer of `received` (null when count is 0). */
   gradient: Float32Array | null;
   waiters: { resolve: (ack: PushAck) => void; reject: (error: Error) => void; at: number }[];
 }
@@ -53,6 +54,11 @@ export class PsShard {
   private readonly guard: FencingGuard;
   private readonly pending: (Contribution | undefined)[];
   private readonly combined: Float32Array;
+  /**
+   * Sync: one buffer per worker that its pending gradient is copied into (the pushed array views
+   * a NATS message), allocated once: a new 200 KB array per push costs more than the copy.
+   */
+  private readonly received: Float32Array[];
   private readonly pullWaiters: { step: number; resolve: () => void }[] = [];
   private readonly positions: Record<string, number>;
   private readonly now: () => number;
@@ -68,6 +74,10 @@ export class PsShard {
     this.guard = new FencingGuard(options.token);
     this.pending = new Array<Contribution | undefined>(options.workers).fill(undefined);
     this.combined = new Float32Array(this.size);
+    this.received =
+      options.mode === 'sync'
+        ? Array.from({ length: options.workers }, () => new Float32Array(this.size))
+        : [];
     this.stepCount = options.restore?.step ?? 0;
     this.updates = options.restore?.updateCount ?? 0;
     this.positions = { ...(options.restore?.positions ?? {}) };
@@ -146,10 +156,16 @@ export class PsShard {
         existing.waiters.push({ resolve, reject, at });
         return;
       }
-      const copy = count > 0 ? Float32Array.from(gradient as Float32Array) : null;
+      const copy = count > 0 ? this.keep(worker, gradient as Float32Array) : null;
       this.pending[worker] = { count, gradient: copy, waiters: [{ resolve, reject, at }] };
       if (this.pending.every((part) => part !== undefined)) this.completeStep();
     });
+  }
+
+  private keep(worker: number, gradient: Float32Array): Float32Array {
+    const buffer = this.received[worker] as Float32Array;
+    buffer.set(gradient);
+    return buffer;
   }
 
   /**
@@ -235,7 +251,11 @@ export class PsShard {
   private completeStep(): void {
     const parts = [...this.pending] as Contribution[];
     const total = parts.reduce((sum, part) => sum + part.count, 0);
-    if (total > 0) {
+    const contributors = parts.filter((part) => part.count > 0 && part.gradient);
+    if (contributors.length === 1) {
+      // Its weight is exactly 1 and 0 + 1 * g === g: the weighted sum below would copy it unchanged.
+      this.apply((contributors[0] as Contribution).gradient as Float32Array, false);
+    } else if (total > 0) {
       const combined = this.combined.fill(0);
       for (const part of parts) {
         if (part.count === 0 || !part.gradient) continue;
