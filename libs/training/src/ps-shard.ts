@@ -7,6 +7,7 @@ import {
 } from '@dln/contracts';
 import { createOptimizer, FlatOptimizer } from '@dln/ml';
 import { FencedError, FencingGuard, roleIndex } from './fencing-guard';
+import { SequenceSet } from './sequence-set';
 import { ShardState } from './shard-checkpoint';
 
 /** What the shard answers a push: where it stands once the push has been taken into account. */
@@ -61,6 +62,12 @@ export class PsShard {
   private readonly received: Float32Array[];
   private readonly pullWaiters: { step: number; resolve: () => void }[] = [];
   private readonly positions: Record<string, number>;
+  /**
+   * Stream training: the stream sequences whose batches this shard took (StreamBatches keeps it
+   * up to date). Part of the shard's state: a shard restored from a checkpoint still recognises
+   * a redelivered batch it applied before the checkpoint.
+   */
+  readonly streamSequences: SequenceSet;
   private readonly now: () => number;
   private stepCount: number;
   private updates: number;
@@ -81,6 +88,7 @@ export class PsShard {
     this.stepCount = options.restore?.step ?? 0;
     this.updates = options.restore?.updateCount ?? 0;
     this.positions = { ...(options.restore?.positions ?? {}) };
+    this.streamSequences = SequenceSet.fromRanges(options.restore?.streamSequences ?? []);
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -204,6 +212,7 @@ export class PsShard {
       params: Float32Array.from(this.params),
       optimizer: this.optimizer.snapshot(),
       positions: { ...this.positions },
+      streamSequences: this.streamSequences.toRanges(),
     };
   }
 

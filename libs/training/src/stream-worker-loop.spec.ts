@@ -9,6 +9,7 @@ import {
 import { denseBinarySchema, packShard, selectBackend } from '@dln/ml';
 import { initialParameters, parameterLayoutFor } from './model-setup';
 import { PsShard } from './ps-shard';
+import { decodeShardState, encodeShardState } from './shard-checkpoint';
 import { SequenceSet, StreamBatches } from './stream-batches';
 import { LocalStreamShardClient } from './stream-source';
 import { StreamExport, StreamWorkerLoop, StreamWorkerResult } from './stream-worker-loop';
@@ -193,5 +194,51 @@ describe('StreamBatches', () => {
     expect(shard.updateCount).toBe(2);
     expect(Array.from(await shard.pull(w0, 0))).toEqual([0, 0]);
     expect(batches.sequences).toBe(3);
+  });
+
+  it('checkpoints its applied sequences: a restored shard answers a batch applied before as duplicate', async () => {
+    const settings = { kind: 'sgd', learningRate: 1 } as const;
+    const shard = new PsShard({
+      token: token('ps-0'),
+      shard: 0,
+      workers: 1,
+      mode: 'async',
+      optimizer: settings,
+      params: new Float32Array([1, 1]),
+    });
+    const batches = new StreamBatches(shard);
+    const gradient = new Float32Array([0.25, 0.25]);
+    const w0 = token('worker-0');
+    const high = 2 ** 40 + 5; // beyond float32's exact integers: stored split in two
+    await batches.push(w0, 0, 2, gradient, [[1, 2]]);
+    await batches.push(w0, 1, 1, gradient, [[5, 5]]);
+    await batches.push(w0, 2, 2, gradient, [[high, high + 1]]);
+    const bytes = encodeShardState(shard.snapshot());
+    const state = decodeShardState(bytes, settings);
+    expect(state.streamSequences).toEqual([
+      [1, 2],
+      [5, 5],
+      [high, high + 1],
+    ]);
+    const restored = new PsShard({
+      token: token('ps-0'),
+      shard: 0,
+      workers: 1,
+      mode: 'async',
+      optimizer: settings,
+      restore: state,
+    });
+    const again = new StreamBatches(restored);
+    expect(again.sequences).toBe(5);
+    const redelivered = await again.push(w0, 1, 1, gradient, [[5, 5]]);
+    expect(redelivered).toMatchObject({ duplicate: true, updateCount: 3 });
+    expect((await again.push(w0, 3, 1, gradient, [[3, 4]])).duplicate).toBe(false);
+    expect(Array.from(await restored.pull(w0, 0))).toEqual([0, 0]);
+    // A batch job's checkpoint has no stream sequences, and restores none.
+    const plain = decodeShardState(
+      encodeShardState({ ...shard.snapshot(), streamSequences: [] }),
+      settings,
+    );
+    expect(plain.streamSequences).toBeUndefined();
   });
 });
