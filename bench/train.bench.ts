@@ -250,6 +250,7 @@ async function main(): Promise<void> {
           .join(' ')})`,
       );
       const started = performance.now();
+      const cpuBefore = process.cpuUsage();
       const single = trainReference(train.batch, {
         spec: REFERENCE_MLP,
         schema,
@@ -257,8 +258,12 @@ async function main(): Promise<void> {
         validation: validation.batch,
       });
       const rate = (TRAIN * EPOCHS) / ((performance.now() - started) / 1000);
+      const cpu = process.cpuUsage(cpuBefore);
+      const cpuPerStep = (cpu.user + cpu.system) / 1000 / ((TRAIN * EPOCHS) / BATCH);
       single.model.dispose();
-      console.log(`  single process: ${Math.round(rate)} examples/s`);
+      console.log(
+        `  single process: ${Math.round(rate)} examples/s; CPU per step ${cpuPerStep.toFixed(2)} ms`,
+      );
       singleRate = Math.max(singleRate, rate);
       w1 = best(w1, await runCluster(nc, root, `w1ps1-r${round}`, 1, 'sync'));
       w2sync = best(w2sync, await runCluster(nc, root, `w2ps1-sync-r${round}`, 2, 'sync'));
