@@ -9,7 +9,7 @@ import {
 } from '@dln/contracts';
 import { PipelineEncoder, RecordEncodeError } from '@dln/features';
 import { OutgoingMessage, encodeJson } from '@dln/messaging';
-import { batchFromExamples, ExampleBatch, predictBatch } from '@dln/ml';
+import { ExampleBatch, predictBatch } from '@dln/ml';
 import { scoreFields } from '@dln/serving';
 import type { LayersModel } from '@tensorflow/tfjs';
 
@@ -27,9 +27,20 @@ export type InferenceDecoder = (input: InferenceInputMessage) => Example;
 
 /** Materialized examples: the binary example format, checked against the output schema. */
 export function examplesDecoder(schema: OutputSchema): InferenceDecoder {
+  const idCount = schema.ids.length;
   return (input) => {
     const example = decodeExample(input.data);
-    batchFromExamples([example], schema);
+    if (example.dense.length !== schema.denseWidth || example.ids.length !== idCount)
+      throw new Error(
+        `the example has ${example.dense.length} dense values and ${example.ids.length} ids, the model takes ${schema.denseWidth} and ${idCount}`,
+      );
+    if (!example.dense.every(Number.isFinite))
+      throw new Error('the example has a non-finite feature value');
+    schema.ids.forEach((column, i) => {
+      const id = example.ids[i] as number;
+      if (id < 0 || id >= column.cardinality)
+        throw new Error(`id ${id} of ${column.name} is outside [0, ${column.cardinality})`);
+    });
     return example;
   };
 }

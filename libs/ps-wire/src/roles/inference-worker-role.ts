@@ -24,6 +24,8 @@ export interface InferenceWorkerOptions {
   beforeAck?: (batch: number) => Promise<void>;
   progressEveryMs?: number;
   reportFlushMs?: number;
+  /** Called with the counts and timings once the scoring loop ended (before the last reports). */
+  onResult?: (result: InferenceWorkerResult) => void;
 }
 
 /** What one worker did: records it published scores for, and JetStream's copies among them. */
@@ -32,6 +34,8 @@ export interface InferenceWorkerResult {
   duplicates: number;
   unscorable: number;
   batches: number;
+  /** Where its time went (ms): waiting for messages, decoding and scoring, PubAcks, acks. */
+  timing: { fetchMs: number; scoreMs: number; publishMs: number; ackMs: number };
 }
 
 /**
@@ -128,7 +132,13 @@ async function scoreAsWorker(
   outbox.send({ type: 'started', token: config.token });
   runtime.ready();
   log('info', 'inference worker scoring', { model: settings.model, version: settings.version });
-  const result: InferenceWorkerResult = { scored: 0, duplicates: 0, unscorable: 0, batches: 0 };
+  const result: InferenceWorkerResult = {
+    scored: 0,
+    duplicates: 0,
+    unscorable: 0,
+    batches: 0,
+    timing: { fetchMs: 0, scoreMs: 0, publishMs: 0, ackMs: 0 },
+  };
   // A replacement goes on counting from its predecessor's last progress.
   const before = config.resume ?? { step: 0, examples: 0 };
   const started = Date.now();
@@ -151,10 +161,17 @@ async function scoreAsWorker(
     });
   };
   const js = jetStreamOf(nc);
+  // Two batches at a time: the next one is fetched and scored while this one's PubAcks and acks
+  // are awaited (at most two batches per worker are out: the consumer's max ack pending).
+  let publishing: Promise<void> | undefined;
   try {
     while (!signal.aborted) {
+      const fetchedAt = performance.now();
       const messages = await reader.fetch(settings.batchSize, signal);
+      result.timing.fetchMs += performance.now() - fetchedAt;
       if (messages.length === 0) {
+        await publishing;
+        publishing = undefined;
         if (input.bounded && (await reader.drained())) break;
         continue;
       }
@@ -162,30 +179,36 @@ async function scoreAsWorker(
         reader.nak(messages);
         break;
       }
-      await scoreBatch(model, target, decode, messages, js, reader, result, options);
-      progress(false);
+      const scored = scoreMessages(model, target, decode, messages, result);
+      await publishing;
+      publishing = publishAndAck(js, reader, messages, scored, result, options).then(() =>
+        progress(false),
+      );
+      // Observed by the next turn (or below); a rejection must not go unhandled meanwhile.
+      publishing.catch(() => undefined);
     }
+    await publishing;
   } finally {
+    await publishing?.catch(() => undefined);
     model.dispose();
   }
   progress(true);
+  options.onResult?.(result);
   log('info', 'inference worker ended', { ...result, stopped: signal.aborted });
   if (signal.aborted) return result;
   outbox.send({ type: 'finished', token: config.token });
   return result;
 }
 
-async function scoreBatch(
+function scoreMessages(
   model: LayersModel,
   target: InferenceTarget,
   decode: InferenceDecoder,
-  messages: JsMsg[],
-  js: ReturnType<typeof jetStreamOf>,
-  reader: InferenceReader,
+  messages: readonly JsMsg[],
   result: InferenceWorkerResult,
-  options: InferenceWorkerOptions,
-): Promise<void> {
-  const { outgoing, unscorable } = scoreInferenceBatch(
+): ReturnType<typeof scoreInferenceBatch> {
+  const at = performance.now();
+  const scored = scoreInferenceBatch(
     model,
     target,
     decode,
@@ -197,21 +220,38 @@ async function scoreBatch(
     })),
     Date.now(),
   );
+  result.timing.scoreMs += performance.now() - at;
+  return scored;
+}
+
+/** Publishes a batch's scores and acknowledges its messages once every PubAck is in. */
+async function publishAndAck(
+  js: ReturnType<typeof jetStreamOf>,
+  reader: InferenceReader,
+  messages: readonly JsMsg[],
+  scored: ReturnType<typeof scoreInferenceBatch>,
+  result: InferenceWorkerResult,
+  options: InferenceWorkerOptions,
+): Promise<void> {
+  let at = performance.now();
   let outcome;
   try {
-    outcome = await publishAll(js, outgoing);
+    outcome = await publishAll(js, scored.outgoing);
   } catch (error) {
     // Nothing acknowledged: the batch comes back (to any worker) and its stored copies are dropped.
     reader.nak(messages);
-    throw new DlnError('UNAVAILABLE', `publishing ${outgoing.length} scores failed`, {
+    throw new DlnError('UNAVAILABLE', `publishing ${scored.outgoing.length} scores failed`, {
       retryable: true,
       cause: error,
     });
   }
+  result.timing.publishMs += performance.now() - at;
   result.batches += 1;
   await options.beforeAck?.(result.batches);
+  at = performance.now();
   await reader.ack(messages);
+  result.timing.ackMs += performance.now() - at;
   result.scored += outcome.stored + outcome.duplicates;
   result.duplicates += outcome.duplicates;
-  result.unscorable += unscorable;
+  result.unscorable += scored.unscorable;
 }
