@@ -116,7 +116,7 @@ describe('an inference job across processes', () => {
         const view = await json<JobView>(await fetch(`${am.url}/v1/jobs/${id}`));
         return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(view.state) ? view : undefined;
       },
-      120_000,
+      300_000,
       250,
     );
 

@@ -154,7 +154,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
     loaded = new LoadedModel(scored, 1, await servableFromBlobs(blobs), DEFAULT_SERVING_LIMITS);
     for (const part of [train, validation])
       for (const [id, score] of servedScores(loaded, part)) expected.set(id, score);
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
     loaded?.dispose();
@@ -228,7 +228,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
     await waitFor(
       'the shards to start',
       () => reports.filter((r) => r.type === 'started').length === SHARDS,
-      60_000,
+      120_000,
     );
     const replacements: Promise<void>[] = [];
     /** The shard's process dies (its connection closes); attempt 1 loads the slice again. */
@@ -242,7 +242,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
           reports.some(
             (r) => r.type === 'started' && r.token.role === `ps-${index}` && r.token.attempt === 1,
           ),
-        60_000,
+        120_000,
       );
     };
     const results: (InferenceWorkerResult | undefined)[] = [];
@@ -325,7 +325,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
     ).toEqual(['ps-0', 'ps-1', 'worker-0', 'worker-1']);
     const progress = reports.filter((r) => r.type === 'progress');
     expect(progress.length).toBeGreaterThan(0);
-  }, 180_000);
+  }, 300_000);
 
   it('a worker killed between its PubAcks and its acks is replaced: still one score per record', async () => {
     // ps-1 dies with it: the replacement worker pulls from a shard that reloaded its slice.
@@ -341,7 +341,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
       ),
     ).toBe(true);
     expect(results[1 + WORKERS]?.scored).toBeGreaterThan(0);
-  }, 180_000);
+  }, 300_000);
 
   it('scores a source raw stream through the pinned pipeline, one score per record, until stopped', async () => {
     await ensureRawStream(nc, subjects, source);
@@ -387,7 +387,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
     expect(reports.some((r) => r.type === 'finished' && r.token.role.startsWith('worker'))).toBe(
       false,
     );
-  }, 180_000);
+  }, 300_000);
 
   it('an inference shard refuses pushes', async () => {
     const { NatsShardClient } = await import('./ps-client');
@@ -436,7 +436,7 @@ describe('distributed inference: ps shards serve a model version, workers score 
       ready: () => (ready = true),
       log: quiet,
     });
-    await waitFor('the shard to serve', () => ready, 60_000);
+    await waitFor('the shard to serve', () => ready, 120_000);
     const client = new NatsShardClient({
       nc,
       subjects,
@@ -453,5 +453,5 @@ describe('distributed inference: ps shards serve a model version, workers score 
     await shard;
     am.unsubscribe();
     await conn.drain();
-  }, 120_000);
+  }, 300_000);
 });
