@@ -283,14 +283,19 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
     workers[1]!.report({ type: 'finished' });
     const done = await untilState(created.id, 'SUCCEEDED');
     expect(done.reason).toBe('scored 100 records with model delays version 1');
-    const stopped = nodes.flatMap((node) => node.stopped).filter((t) => t.jobId === created.id);
-    expect(stopped.map((t) => t.role).sort()).toEqual(expect.arrayContaining(['ps-0', 'ps-1']));
+    await waitFor('the shards stopped', () => {
+      const stopped = nodes
+        .flatMap((node) => node.stopped)
+        .filter((t) => t.jobId === created.id)
+        .map((t) => t.role);
+      return stopped.includes('ps-0') && stopped.includes('ps-1');
+    });
     await waitFor('consumer deleted', async () => (await consumerInfo(created.id)) === null);
     const types = (await events(created.id)).map((e) => `${e.type}:${e.to ?? ''}`);
     expect(types).toContain('job-state:SUCCEEDED');
   });
 
-  it('replaces a lost worker (same consumer, its progress carried on); cancel stops every role', async () => {
+  it('replaces a lost worker (same consumer, its progress carried on) and a lost shard alone; cancel stops every role', async () => {
     // No version given: the model's default, resolved and recorded on the job.
     await http().post('/v1/models/delays/versions/1/promote').expect(200);
     const created = await submitRunning(inferenceSpec());
@@ -317,6 +322,20 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
     expect(replacement.config.inference?.consumer).toBe(inferenceJobConsumer(created.id));
     fakeRole(created.id, 'worker-1', 1).report({ type: 'started' });
     await untilState(created.id, 'RUNNING');
+    // A lost shard is replaced alone (async: no rollback); it loads its slice again.
+    const shard = fakeRole(created.id, 'ps-0');
+    await nodeOf(shard.token).exit(shard.token, 'crashed', 1);
+    await waitFor('ps-0 replaced', () =>
+      rolesOf(created.id).some((r) => r.token.role === 'ps-0' && r.token.attempt === 1),
+    );
+    const reloaded = rolesOf(created.id).find(
+      (r) => r.token.role === 'ps-0' && r.token.attempt === 1,
+    )!;
+    expect(reloaded.config).toMatchObject({ start: 'replacement', restoreFrom: null });
+    expect(reloaded.config.inference?.objects).toHaveLength(2);
+    expect((await job(created.id)).generation).toBe(0);
+    fakeRole(created.id, 'ps-0', 1).report({ type: 'started' });
+    await untilState(created.id, 'RUNNING');
     await http().post(`/v1/jobs/${created.id}/cancel`).expect(200);
     await untilState(created.id, 'CANCELLED');
     await waitFor('every role stopped', () => {
@@ -324,7 +343,7 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
         .flatMap((node) => node.stopped)
         .filter((t) => t.jobId === created.id)
         .map((t) => `${t.role}/${t.attempt}`);
-      return ['ps-0/0', 'ps-1/0', 'worker-0/0', 'worker-1/1'].every((r) => stopped.includes(r));
+      return ['ps-0/1', 'ps-1/0', 'worker-0/0', 'worker-1/1'].every((r) => stopped.includes(r));
     });
     await waitFor('consumer deleted', async () => (await consumerInfo(created.id)) === null);
   });
