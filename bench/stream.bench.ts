@@ -8,7 +8,8 @@
 // Run: npm run bench:stream. Last line (scoring only):
 // {"offered_per_s":..,"sustained_per_s":..,"p50_ms":..,"p99_ms":..}
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { ModelAnnouncement, ModelVersion, Subjects } from '@dln/contracts';
 import { connectNats, decodeJson, encodeJson, type NatsConnection } from '@dln/messaging';
@@ -50,6 +51,46 @@ async function startTrainingBeside(
   _subjects: Subjects,
 ): Promise<(() => Promise<void>) | undefined> {
   return undefined;
+}
+
+/**
+ * The service's event-loop delay since the previous call, in ms (prom-client's
+ * monitorEventLoopDelay gauges, which it resets at every scrape): call once to start a phase.
+ */
+async function loopDelay(base: string): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const read = (name: string): number => {
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`dln_nodejs_eventloop_lag_${name}_seconds`));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) * 1000 : NaN;
+  };
+  return { p99: read('p99'), max: read('max') };
+}
+
+/**
+ * A preload script that CPU-profiles the process it runs in and writes the profile to `dir` at
+ * exit (Node 20 refuses --cpu-prof in NODE_OPTIONS, and the service is spawned by ServiceProcess).
+ */
+function profileHook(dir: string): string {
+  const file = join(dir, 'cpu-profile-hook.cjs');
+  writeFileSync(
+    file,
+    `const inspector = require('node:inspector');
+const fs = require('node:fs');
+const session = new inspector.Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.setSamplingInterval', { interval: 250 });
+session.post('Profiler.start');
+process.once('SIGTERM', () => {
+  session.post('Profiler.stop', (error, result) => {
+    if (!error) fs.writeFileSync(${JSON.stringify(dir)} + '/prediction-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));
+  });
+});
+`,
+  );
+  return file;
 }
 
 /** CPU seconds (user + system) a process used so far, from /proc (Linux). */
@@ -124,7 +165,15 @@ async function main(): Promise<void> {
     await ensureRawStream(nc, subjects, 'flights');
     service = await ServiceProcess.start({
       app: 'prediction',
-      env: { NATS_URL: TEST_NATS_URL, SUBJECT_ROOT: root, LOG_LEVEL: 'warn' },
+      env: {
+        NATS_URL: TEST_NATS_URL,
+        SUBJECT_ROOT: root,
+        LOG_LEVEL: 'warn',
+        // BENCH_STREAM_PROFILE=<dir>: the service writes a .cpuprofile there when it stops.
+        ...(process.env['BENCH_STREAM_PROFILE']
+          ? { NODE_OPTIONS: `--require ${profileHook(process.env['BENCH_STREAM_PROFILE'])}` }
+          : {}),
+      },
     });
     const base = service.url;
     await waitFor(
@@ -142,10 +191,12 @@ async function main(): Promise<void> {
 
     await scoringRound(nc, subjects, records, 'w', WARMUP_RECORDS);
     const cpuBefore = cpuSeconds(service.pid);
+    await loopDelay(base);
     const scoring = await scoringRound(nc, subjects, records, 'm', MEASURED_RECORDS);
+    const scoringLoop = await loopDelay(base);
     const cpuPerRecord = ((cpuSeconds(service.pid) - cpuBefore) * 1e6) / scoring.received;
     log(
-      `scoring only, offered ${OFFERED_PER_S}/s, ${scoring.received}/${MEASURED_RECORDS} scores: sustained ${round(scoring.sustained)}/s, ingest->topic p50 ${scoring.p50.toFixed(2)} ms, p99 ${scoring.p99.toFixed(2)} ms; prediction process CPU ${cpuPerRecord.toFixed(0)} us/record; load average ${load()}`,
+      `scoring only, offered ${OFFERED_PER_S}/s, ${scoring.received}/${MEASURED_RECORDS} scores: sustained ${round(scoring.sustained)}/s, ingest->topic p50 ${scoring.p50.toFixed(2)} ms, p99 ${scoring.p99.toFixed(2)} ms; prediction process CPU ${cpuPerRecord.toFixed(0)} us/record, event-loop delay p99 ${scoringLoop.p99.toFixed(1)} ms, max ${scoringLoop.max.toFixed(1)} ms; load average ${load()}`,
     );
     const stopTraining = await startTrainingBeside(nc, subjects);
     if (stopTraining) {
@@ -167,7 +218,9 @@ async function main(): Promise<void> {
     const send = () =>
       client.post(`/v1/models/${MODEL}:predict`, singles[next++ % singles.length]!);
     await openLoop(send, REST_PER_S, 1);
+    await loopDelay(base);
     const steady = await openLoop(send, REST_PER_S, REST_SECONDS);
+    const steadyLoop = await loopDelay(base);
     const swapping = (async () => {
       for (let v = 2; v <= SWAPS + 1; v += 1) {
         await new Promise((resolve) => setTimeout(resolve, (REST_SECONDS * 1000) / (SWAPS + 1)));
@@ -183,6 +236,7 @@ async function main(): Promise<void> {
     })();
     const during = await openLoop(send, REST_PER_S, REST_SECONDS);
     await swapping;
+    const swapLoop = await loopDelay(base);
     client.close();
     const served = (await (await fetch(`${base}/v1/models`)).json()) as {
       models: Record<string, number>;
@@ -196,7 +250,7 @@ async function main(): Promise<void> {
       99,
     );
     log(
-      `REST ${REST_PER_S} req/s, batch 1: steady p99 ${steadyP99.toFixed(2)} ms; during ${SWAPS} swaps p99 ${swapP99.toFixed(2)} ms (${(swapP99 / steadyP99).toFixed(2)}x; default now v${served.models[MODEL]}); every request answered 200`,
+      `REST ${REST_PER_S} req/s, batch 1: steady p99 ${steadyP99.toFixed(2)} ms; during ${SWAPS} swaps p99 ${swapP99.toFixed(2)} ms (${(swapP99 / steadyP99).toFixed(2)}x; default now v${served.models[MODEL]}); every request answered 200; event-loop delay max steady ${steadyLoop.max.toFixed(1)} ms, during swaps ${swapLoop.max.toFixed(1)} ms; load average ${load()}`,
     );
     log(`load average at the end ${load()} (2 cores; others' processes count)`);
     log(

@@ -227,8 +227,10 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
         servable,
         this.limits,
         this.aggregates,
+        { plan: 'later' },
       );
       await nextTurn();
+      await loaded.compilePlan();
       this.pool?.register(model, version.version, loaded.encodingSpec(this.limits));
       this.registry.available(model, new ServedVersion(loaded, this.limits));
       this.logger.log({

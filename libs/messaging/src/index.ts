@@ -4,6 +4,7 @@ export * from './request';
 export * from './shared-nats-server';
 export * from './jetstream';
 export * from './publish-window';
+export * from './jetstream-acks';
 export type { NatsConnection, Msg, MsgHdrs } from '@nats-io/transport-node';
 export { headers as natsHeaders } from '@nats-io/transport-node';
 export * from './kv-lease-store';

@@ -9,9 +9,10 @@ import {
 } from '@dln/contracts';
 import { outputSchemaOf } from '@dln/features';
 import { isDeepStrictEqual } from 'node:util';
-import { artifactFromBlobs, loadArtifactModel, ModelArtifact } from '@dln/ml';
+import { artifactFromBlobs, ModelArtifact } from '@dln/ml';
 import { StreamServing } from './aggregates';
 import { ServableArtifact } from './loaded-model';
+import { loadModelStepwise, nextTurn } from './stepwise-load';
 
 /** What a stream pipeline tells serving: its event-time field and its aggregates, in order. */
 export interface StreamPipelineServing {
@@ -134,6 +135,8 @@ export async function servableFromBlobs(
   describeStream?: DescribeStream,
 ): Promise<ServableArtifact> {
   const artifact = artifactFromBlobs(blobsByFileName(blobs));
+  // Loading shares the event loop with requests: a turn between its synchronous steps.
+  await nextTurn();
   const pipeline = artifact.pipeline;
   const { snapshot, outputSchema, stream } =
     isObject(pipeline) && 'streamSnapshotVersion' in pipeline
@@ -144,7 +147,8 @@ export async function servableFromBlobs(
           stream: undefined,
         };
   const source = sourceOfArtifact(artifact) ?? (await lookupSource(snapshot.spec.source));
-  const model = await loadArtifactModel(artifact);
+  await nextTurn();
+  const model = await loadModelStepwise(artifact);
   return {
     model,
     snapshot,

@@ -4,6 +4,7 @@ import { OutputSchema, outputUnits, PipelineSnapshot, SourceDeclaration } from '
 import { InputName } from '@dln/ml';
 import { AggregateReader, readAggregates, StreamServing, writeAggregateSlots } from './aggregates';
 import { compileInferencePlan, InferencePlan } from './inference-plan';
+import { nextTurn } from './stepwise-load';
 import { inputFieldsOf } from './instances';
 import { ServingLimits } from './limits';
 import { EncodedBatch, EncodingSpec, RequestEncoder } from './request-encoder';
@@ -36,7 +37,7 @@ export class LoadedModel {
   readonly inputFields: string[];
   private readonly inputOrder: string[];
   /** The model compiled into plain ops (same results, less per-call overhead), when it could be. */
-  private readonly plan: InferencePlan | undefined;
+  private plan: InferencePlan | undefined;
   private disposed = false;
 
   constructor(
@@ -46,6 +47,8 @@ export class LoadedModel {
     limits: ServingLimits,
     /** Where a stream model's aggregates are read; required when the artifact has them. */
     private readonly aggregates?: AggregateReader,
+    /** `later`: compile the op plan in `compilePlan()`, in steps (a load on a serving loop). */
+    options: { plan?: 'now' | 'later' } = {},
   ) {
     if (artifact.stream && !aggregates)
       throw new Error(
@@ -87,7 +90,18 @@ export class LoadedModel {
     if (artifact.model.outputs.length !== 1 || outputShape?.[1] !== this.units) {
       throw new Error(`model ${name} v${version}: expected one output of ${this.units} units`);
     }
-    this.plan = this.checkedPlan();
+    if (options.plan !== 'later') this.plan = this.checkedPlan();
+  }
+
+  /**
+   * Compiles and checks the op plan with a turn of the event loop between the two, for a model
+   * built with `plan: 'later'` (it scores through predictOnBatch until then).
+   */
+  async compilePlan(): Promise<void> {
+    if (this.plan || this.disposed) return;
+    const plan = compileInferencePlan(this.artifact.model);
+    await nextTurn();
+    if (plan && !this.disposed) this.plan = this.checkedPlan(plan);
   }
 
   /** Whether scoring runs the compiled plan (else LayersModel.predictOnBatch). */
@@ -96,8 +110,9 @@ export class LoadedModel {
   }
 
   /** The compiled plan, kept only if it gives the layers model's own answers on a probe batch. */
-  private checkedPlan(): InferencePlan | undefined {
-    const plan = compileInferencePlan(this.artifact.model);
+  private checkedPlan(
+    plan = compileInferencePlan(this.artifact.model),
+  ): InferencePlan | undefined {
     if (!plan) return undefined;
     const rows = 3;
     const probe: EncodedBatch = {

@@ -9,10 +9,11 @@ import {
 import {
   encodeJson,
   jetStreamManagerOf,
+  JetStreamAcks,
   jetStreamOf,
   NatsConnection,
   OutgoingMessage,
-  publishAll,
+  PublishWindow,
 } from '@dln/messaging';
 import { ModelRegistry, RawDelivery, RecordScorer } from '@dln/serving';
 import {
@@ -25,6 +26,9 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import { Logger } from '@nestjs/common';
 import { ensurePredictionsStream, PredictionsStreamLimits } from './predictions-stream';
+
+/** A score's PubAck not back within this is a failed publish (its batch is handed back). */
+const PUBLISH_ACK_TIMEOUT_MS = 10_000;
 
 export interface ScorerRunnerOptions {
   batch: number;
@@ -67,6 +71,9 @@ export class ScorerRunner {
   private buffer: JsMsg[] = [];
   private flushScheduled = false;
   private main: Promise<void> | undefined;
+  /** Scores go out through one ack inbox and one bounded window for every batch of this runner. */
+  private readonly acks: JetStreamAcks;
+  private readonly window: PublishWindow;
   private readonly status: Omit<ScorerStatus, 'spec'> = {
     state: 'starting',
     scored: 0,
@@ -86,6 +93,8 @@ export class ScorerRunner {
   ) {
     this.logger = new Logger(`Scorer ${spec.name}`);
     this.scorer = new RecordScorer(registry, spec.source, spec.model);
+    this.acks = new JetStreamAcks(nc, PUBLISH_ACK_TIMEOUT_MS);
+    this.window = new PublishWindow(this.acks, options.batch * options.batchesInFlight);
   }
 
   get stopped(): boolean {
@@ -109,6 +118,7 @@ export class ScorerRunner {
     await Promise.all(this.inFlight);
     for (const msg of this.buffer) msg.nak();
     this.buffer = [];
+    this.acks.close();
   }
 
   private async run(): Promise<void> {
@@ -233,13 +243,26 @@ export class ScorerRunner {
       return;
     }
     const subject = this.subjects.predictions(this.spec.model);
-    const outgoing: OutgoingMessage[] = scored.messages.map((message) => ({
-      subject,
-      data: encodeJson(message),
-      msgID: predictionMsgId(this.spec.source, message.id),
-    }));
+    const messages = scored.messages;
+    let next = 0;
+    const batch = this.window.batch();
     try {
-      const outcome = await publishAll(jetStreamOf(this.nc), outgoing);
+      await batch
+        .publishFrom((): OutgoingMessage | undefined => {
+          const message = messages[next++];
+          return message === undefined
+            ? undefined
+            : {
+                subject,
+                data: encodeJson(message),
+                msgID: predictionMsgId(this.spec.source, message.id),
+              };
+        })
+        .catch(async (error: unknown) => {
+          await batch.flush().catch(() => undefined);
+          throw error;
+        });
+      const outcome = await batch.flush();
       this.status.scored += outcome.stored + outcome.duplicates;
       this.status.duplicates += outcome.duplicates;
     } catch (error) {

@@ -190,9 +190,14 @@ describe('prediction topics', () => {
     );
 
     // More records, with a swap to v2 while they flow; a record published twice is one record.
+    // The second half goes out only once both instances serve v2, so that both versions score
+    // records however slowly a loaded machine loads v2.
     const later = rows(1200, 12).map((r, i) => ({ ...r, id: `l${i}` }));
+    let v2Served: () => void = () => undefined;
+    const servingV2 = new Promise<void>((resolve) => (v2Served = resolve));
     const feeding = (async () => {
       for (let i = 0; i < later.length; i += 100) {
+        if (i === 600) await servingV2;
         await publishRawRecords(nc, subjects, 'legs', later.slice(i, i + 100), 'id');
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
@@ -201,6 +206,20 @@ describe('prediction topics', () => {
     catalogue.forEach((v) => (v.isDefault = false));
     catalogue.push(await storeVersion(nc, subjects, 'late', 2, v2Model, binary, true));
     announce(2, 'added');
+    await waitFor(
+      'both instances to serve v2',
+      async () => {
+        for (const { base } of apps) {
+          const view = (await (await fetch(`${base}/v1/models/late`)).json()) as {
+            model_version_status: { version: string; is_default: boolean; state: string }[];
+          };
+          const v2 = view.model_version_status.find((v) => v.version === '2');
+          if (!v2?.is_default || v2.state !== 'AVAILABLE') return false;
+        }
+        return true;
+      },
+      60_000,
+    ).finally(v2Served);
     await feeding;
     await publishRawRecords(nc, subjects, 'legs', later.slice(0, 50), 'id');
     const all = [...early, ...later];
