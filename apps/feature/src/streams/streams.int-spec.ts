@@ -80,6 +80,8 @@ const sources = [
   labelsSource('lab2'),
   { ...eventsSource('imp3'), partitions: 2, partitionKey: 'id' },
   { ...labelsSource('lab3'), partitions: 2, partitionKey: 'event' },
+  { ...eventsSource('imp4'), partitions: 2, partitionKey: 'id' },
+  { ...labelsSource('lab4'), partitions: 2, partitionKey: 'event' },
 ].map((d) => sourceDeclarationSchema.parse(d));
 
 const specOf = (name: string, source: string, labels: string): StreamPipelineSpecInput => ({
@@ -587,4 +589,37 @@ describe('stream pipeline on the feature service', () => {
     expect(live.map((g) => g?.counts.examples)).toEqual([60, 60]);
     expect(live.map((g) => g?.snapshotVersion)).toEqual([1, 1]); // group 0 published it, group 1 follows
   }, 180_000);
+
+  it('stops waiting for a silent label stream after the idle timeout (events on 2 partitions)', async () => {
+    await http('POST', '/v1/pipelines/split/stream/stop');
+    for (const other of others) await other.stop('SIGTERM');
+    feature = await startFeature();
+    const spec: StreamPipelineSpecInput = {
+      ...specOf('quiet', 'imp4', 'lab4'),
+      aggregates: [],
+      idleTimeoutMs: 1_500,
+    };
+    expect((await http('POST', '/v1/pipelines', spec)).status).toBe(201);
+    expect((await http('POST', '/v1/pipelines/quiet/stream/start')).status).toBe(200);
+    // No label ever comes. Partition 0 is at 300 - 50, partition 1 at 400 - 50: once the labels
+    // are idle the watermark is 250, a and c are released and their windows (110, 120) closed.
+    const arrivals = [
+      ev('a', 10, 'u', 1),
+      ev('b', 300, 'u', 2),
+      ev('c', 20, 'u', 3),
+      ev('d', 400, 'u', 4),
+    ];
+    await store('imp4', 'lab4', arrivals, (a) => (a.id === 'a' || a.id === 'b' ? 0 : 1));
+    await waitFor('2 examples', async () => (await exampleCount('quiet')) >= 2, 60_000);
+    const examples = await readExamples('quiet');
+    expect([...examples.keys()].sort()).toEqual(['quiet:a', 'quiet:c']);
+    for (const bytes of examples.values()) expect(decodeExample(bytes).label).toBe(0);
+    const view = await http<StreamPipelineView>('GET', '/v1/pipelines/quiet/stream');
+    expect(view.body.groups[0]).toMatchObject({
+      partitions: [0, 1],
+      watermark: 250,
+      counts: { events: 4, labels: 0, late: 0, examples: 2, negatives: 2 },
+      buffered: 2,
+    });
+  }, 120_000);
 });

@@ -65,7 +65,8 @@ const partitionKey = (input: StreamInput, partition: number): string => `${input
  * a record below its own partition's watermark is late, so lateness is decided by each
  * partition's own (fixed) order and a replay decides the same way whatever the interleaving of
  * the partitions. The buffer's watermark is the minimum over the partitions that are not idle
- * (a partition without a record yet holds it, until it is idle); it never moves back. Records
+ * (a partition without a record yet holds it, until it is idle), or over every partition that
+ * had a record when all are idle (the whole stream paused); it never moves back. Records
  * strictly below it are released, in `releaseOrder`; a record below what was released already
  * (possible only from a partition that was idle) is late too. A record id already buffered for
  * the same input is a duplicate; a copy of a released record is late.
@@ -128,21 +129,26 @@ export class EventTimeBuffer {
   }
 
   /**
-   * The minimum over the partitions not idle at the last processing time seen; undefined until
-   * each has had a record or gone idle. Never below what was released.
+   * The minimum over the partitions not idle at the last processing time seen (undefined while
+   * one of them has had no record); when every partition is idle, the minimum over those that
+   * have had a record. Never below what was released.
    */
   get watermark(): number | undefined {
-    let min: number | undefined;
-    let held = false;
+    let active: number | undefined;
+    let seen: number | undefined;
+    let anyActive = false;
     for (const clock of this.clocks.values()) {
-      if (this.isIdle(clock)) continue;
+      const idle = this.isIdle(clock);
+      if (!idle) anyActive = true;
       if (clock.max === undefined) {
-        held = true;
-        break;
+        if (!idle) return this.releasedTo;
+        continue;
       }
-      min = Math.min(min ?? Infinity, clock.max - this.latenessMs);
+      const w = clock.max - this.latenessMs;
+      seen = Math.min(seen ?? Infinity, w);
+      if (!idle) active = Math.min(active ?? Infinity, w);
     }
-    const computed = held ? undefined : min;
+    const computed = anyActive ? active : seen;
     if (computed === undefined) return this.releasedTo;
     return this.releasedTo === undefined ? computed : Math.max(this.releasedTo, computed);
   }

@@ -58,12 +58,26 @@ describe('per-partition watermarks', () => {
     expect(buffer.release(1100)).toEqual([]); // min(20, 30)
     buffer.offer(ev(0, 'e3', 40), 1200);
     expect(ids(buffer.release(1200))).toEqual(['e2']); // min(40, 30)
-    expect(buffer.release(2200)).toEqual([]); // everything idle: the watermark stays at 30
+    expect(buffer.release(2200)).toEqual([]); // all idle: min(40, 30) over those with records
     expect(buffer.watermark).toBe(30);
     expect(buffer.offer(ev(1, 'x', 25), 2300)).toBe('late'); // its own first record, but < 30
     expect(buffer.offer(ev(1, 'y', 31), 2300)).toBe('accepted');
     expect(ids(buffer.release(2300))).toEqual(['l2']); // only event 1 is active: 31
     expect(buffer.watermark).toBe(31);
+  });
+
+  it('when the whole stream pauses, partitions that never had a record stop holding it', () => {
+    const buffer = new EventTimeBuffer(['event', 'label'], 10, {
+      partitions: { event: [0, 1], label: [0, 1] },
+      idleTimeoutMs: 1000,
+      now: 0,
+    });
+    buffer.offer(ev(0, 'a', 100), 0);
+    buffer.offer(ev(1, 'b', 50), 0);
+    buffer.offer(ev(1, 'c', 70), 0);
+    expect(buffer.release(999)).toEqual([]); // the labels hold it
+    expect(ids(buffer.release(1000))).toEqual(['b']); // all idle: min(90, 60) over events
+    expect(buffer.watermark).toBe(60);
   });
 
   it('restores per-partition maxima and what was released; reads a state from before them', () => {
