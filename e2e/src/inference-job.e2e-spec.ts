@@ -22,7 +22,9 @@ import {
 import { selectBackend } from '@dln/ml';
 import { DEFAULT_SERVING_LIMITS, LoadedModel, servableFromBlobs } from '@dln/serving';
 import {
+  ensureRawStream,
   PrivateNatsServer,
+  publishRawRecords,
   readPredictions,
   ServiceProcess,
   uniqueRoot,
@@ -119,6 +121,18 @@ describe('an inference job across processes', () => {
       300_000,
       250,
     );
+
+  /** Version 1 as the prediction service loads it: from its catalogued blobs. */
+  async function servedModel(): Promise<LoadedModel> {
+    const versions = (
+      await json<{ versions: ModelVersion[] }>(await fetch(`${am.url}/v1/models/${MODEL}/versions`))
+    ).versions;
+    const store = await new Objm(nc).open(subjects.bucket('models'));
+    const blobs = new Map<string, Uint8Array>();
+    for (const name of versions[0]!.objects)
+      blobs.set(name, new Uint8Array((await store.getBlob(name))!));
+    return new LoadedModel(MODEL, 1, await servableFromBlobs(blobs), DEFAULT_SERVING_LIMITS);
+  }
 
   beforeAll(async () => {
     await selectBackend({ log: () => undefined, warn: () => undefined });
@@ -224,19 +238,7 @@ describe('an inference job across processes', () => {
     ).toEqual(new Set(['w1', 'w2']));
 
     // Exactly one score per example, equal to the exported model served in-process.
-    const versions = (
-      await json<{ versions: ModelVersion[] }>(await fetch(`${am.url}/v1/models/${MODEL}/versions`))
-    ).versions;
-    const store = await new Objm(nc).open(subjects.bucket('models'));
-    const blobs = new Map<string, Uint8Array>();
-    for (const name of versions[0]!.objects)
-      blobs.set(name, new Uint8Array((await store.getBlob(name))!));
-    const served = new LoadedModel(
-      MODEL,
-      1,
-      await servableFromBlobs(blobs),
-      DEFAULT_SERVING_LIMITS,
-    );
+    const served = await servedModel();
     const rows = TRAIN + VALIDATION;
     const dense = new Float32Array(rows * WIDTH);
     for (let row = 0; row < rows; row += 1) dense.set(features(row), row * WIDTH);
@@ -269,6 +271,69 @@ describe('an inference job across processes', () => {
           (n) => n.slots.used === 0 && n.runningRoles.length === 0,
         ),
       20_000,
+      100,
+    );
+  });
+
+  it('scores a raw stream until cancelled; a worker role killed mid-stream is replaced, still one score per record', async () => {
+    const source = 'synthetic_raw';
+    await ensureRawStream(nc, subjects, source);
+    const record = (row: number): Record<string, unknown> => {
+      const dense = features(row);
+      return { id: `s${row}`, x0: dense[0], x1: dense[1], x2: dense[2] };
+    };
+    const rows = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => record(from + i));
+    const ROWS = 800;
+    const submitted = await submit({
+      name: 'synthetic-stream',
+      mode: 'inference',
+      inference: { model: MODEL, input: { source }, batchSize: 16, ackWaitSeconds: 3 },
+      cluster: { workers: 2, ps: 2 },
+      failover: { policy: 'restart-role', maxAttempts: 3, backoffMs: 100 },
+    });
+    const view = async () => json<JobView>(await fetch(`${am.url}/v1/jobs/${submitted.id}`));
+    await waitFor('the job running', async () => (await view()).state === 'RUNNING', 120_000);
+    const mine = async () =>
+      (await readPredictions(nc, subjects, MODEL)).filter((m) => m.job === submitted.id);
+    // The first half; then a worker role process is killed while the second half streams in.
+    await publishRawRecords(nc, subjects, source, rows(0, ROWS / 2), 'id');
+    await waitFor('some records scored', async () => (await mine()).length >= ROWS / 4, 120_000);
+    const victim = (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes
+      .flatMap((node) => node.runningRoles)
+      .find((r) => r.token.jobId === submitted.id && r.token.role === 'worker-1');
+    expect(victim).toBeDefined();
+    const rest = publishRawRecords(nc, subjects, source, rows(ROWS / 2, ROWS / 2), 'id');
+    process.kill(victim!.pid, 'SIGKILL');
+    await rest;
+    await waitFor(
+      'worker-1 replaced',
+      async () => (await view()).roles.some((r) => r.role === 'worker-1' && r.attempt === 1),
+      120_000,
+    );
+    await waitFor('every record scored', async () => (await mine()).length >= ROWS, 180_000, 250);
+    // Past the ack wait: a redelivered record's copy, if any, was dropped by JetStream.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    const messages = await mine();
+    expect(messages).toHaveLength(ROWS);
+    expect(new Set(messages.map((m) => m.id)).size).toBe(ROWS);
+    const served = await servedModel();
+    const dense = new Float32Array(ROWS * WIDTH);
+    for (let row = 0; row < ROWS; row += 1) dense.set(features(row), row * WIDTH);
+    const expected = served.run({ size: ROWS, dense, ids: new Int32Array(0) });
+    served.dispose();
+    for (const message of messages)
+      expect(Math.abs(message.score! - expected[Number(message.id.slice(1))]!)).toBeLessThan(1e-5);
+    expect((await view()).state).toBe('RUNNING');
+    await fetch(`${am.url}/v1/jobs/${submitted.id}/cancel`, { method: 'POST' });
+    await waitFor('cancelled', async () => (await view()).state === 'CANCELLED', 60_000);
+    await waitFor(
+      'slots released',
+      async () =>
+        (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.every(
+          (n) => n.slots.used === 0 && n.runningRoles.length === 0,
+        ),
+      30_000,
       100,
     );
   });
