@@ -75,7 +75,8 @@ export async function runStreamWorkerRole(
   report({ type: 'started', token: config.token });
   runtime.ready();
   log('info', 'stream worker started', { consumer: stream.consumer, startStep });
-  const exporter = config.index === 0 ? streamExporter(nc, subjects, config, report) : undefined;
+  const exporter =
+    config.index === 0 ? streamExporter(nc, subjects, config, report, log) : undefined;
   const loop = new StreamWorkerLoop({
     token: config.token,
     index: config.index,
@@ -110,6 +111,7 @@ function streamExporter(
   subjects: Subjects,
   config: RoleConfig,
   report: ReportSink,
+  log: RoleRuntime['log'],
 ): (exported: StreamExport) => Promise<void> {
   const snapshots = new Map<number, StreamSnapshot>();
   const objects = new RoleObjects(nc, subjects);
@@ -118,16 +120,24 @@ function streamExporter(
     const version = exported.pipelineVersion ?? config.examples.version;
     let snapshot = snapshots.get(version);
     if (!snapshot) {
-      snapshot = await requestJson(
-        nc,
-        subjects.control(ControlPattern.streamSnapshot),
-        { pipeline, version },
-        {
-          reply: streamSnapshotSchema,
-          what: `stream snapshot ${pipeline} v${version}`,
-          timeoutMs: 15_000,
-        },
-      );
+      try {
+        snapshot = await requestJson(
+          nc,
+          subjects.control(ControlPattern.streamSnapshot),
+          { pipeline, version },
+          {
+            reply: streamSnapshotSchema,
+            what: `stream snapshot ${pipeline} v${version}`,
+            timeoutMs: 15_000,
+          },
+        );
+      } catch (error) {
+        // The feature service is restarting (or busy): skip this export, the next one asks
+        // again. Failing the role would stall training until it is replaced.
+        if (!(error instanceof DlnError) || !error.retryable) throw error;
+        log('warn', 'export skipped', { step: exported.step, reason: error.message });
+        return;
+      }
       snapshots.set(version, snapshot);
     }
     // Nothing scored yet (only redelivered examples so far): no metric to judge a version by.
