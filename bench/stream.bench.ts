@@ -93,6 +93,16 @@ process.once('SIGTERM', () => {
   return file;
 }
 
+/** Model calls and rows of the service so far (its /metrics), to tell the mean batch scored. */
+async function modelCalls(base: string): Promise<{ calls: number; rows: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const read = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  };
+  return { calls: read('dln_prediction_model_calls'), rows: read('dln_prediction_model_rows') };
+}
+
 /** CPU seconds (user + system) a process used so far, from /proc (Linux). */
 function cpuSeconds(pid: number | undefined): number {
   if (pid === undefined) return NaN;
@@ -192,11 +202,14 @@ async function main(): Promise<void> {
     await scoringRound(nc, subjects, records, 'w', WARMUP_RECORDS);
     const cpuBefore = cpuSeconds(service.pid);
     await loopDelay(base);
+    const callsBefore = await modelCalls(base);
     const scoring = await scoringRound(nc, subjects, records, 'm', MEASURED_RECORDS);
     const scoringLoop = await loopDelay(base);
+    const callsAfter = await modelCalls(base);
+    const meanBatch = (callsAfter.rows - callsBefore.rows) / (callsAfter.calls - callsBefore.calls);
     const cpuPerRecord = ((cpuSeconds(service.pid) - cpuBefore) * 1e6) / scoring.received;
     log(
-      `scoring only, offered ${OFFERED_PER_S}/s, ${scoring.received}/${MEASURED_RECORDS} scores: sustained ${round(scoring.sustained)}/s, ingest->topic p50 ${scoring.p50.toFixed(2)} ms, p99 ${scoring.p99.toFixed(2)} ms; prediction process CPU ${cpuPerRecord.toFixed(0)} us/record, event-loop delay p99 ${scoringLoop.p99.toFixed(1)} ms, max ${scoringLoop.max.toFixed(1)} ms; load average ${load()}`,
+      `scoring only, offered ${OFFERED_PER_S}/s, ${scoring.received}/${MEASURED_RECORDS} scores: sustained ${round(scoring.sustained)}/s, ingest->topic p50 ${scoring.p50.toFixed(2)} ms, p99 ${scoring.p99.toFixed(2)} ms; prediction process CPU ${cpuPerRecord.toFixed(0)} us/record, mean model batch ${meanBatch.toFixed(1)} rows, event-loop delay p99 ${scoringLoop.p99.toFixed(1)} ms, max ${scoringLoop.max.toFixed(1)} ms; load average ${load()}`,
     );
     const stopTraining = await startTrainingBeside(nc, subjects);
     if (stopTraining) {
