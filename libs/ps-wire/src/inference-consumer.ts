@@ -124,10 +124,9 @@ export class InferenceReader {
     return out;
   }
 
-  /** Acknowledges and waits until the server has the acks (a drained check must see them). */
-  async ack(messages: readonly JsMsg[]): Promise<void> {
+  /** Acknowledges (sent in order with what follows; `drained` makes sure the server has them). */
+  ack(messages: readonly JsMsg[]): void {
     for (const message of messages) message.ack();
-    await this.nc.flush();
   }
 
   /** Hands messages back for redelivery at once (a stop before their scores were published). */
@@ -136,6 +135,8 @@ export class InferenceReader {
   }
 
   async drained(): Promise<boolean> {
+    // Our own acks must have reached the server before it counts what is still out.
+    await this.nc.flush();
     this.jsm ??= await jetstreamManager(this.nc);
     const info = await this.jsm.consumers.info(this.stream, this.durable);
     return info.num_pending === 0 && info.num_ack_pending === 0;

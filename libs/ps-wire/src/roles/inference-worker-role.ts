@@ -249,7 +249,7 @@ async function publishAndAck(
   result.batches += 1;
   await options.beforeAck?.(result.batches);
   at = performance.now();
-  await reader.ack(messages);
+  reader.ack(messages);
   result.timing.ackMs += performance.now() - at;
   result.scored += outcome.stored + outcome.duplicates;
   result.duplicates += outcome.duplicates;
