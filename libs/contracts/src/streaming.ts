@@ -19,7 +19,7 @@ import {
  *   a replay decides alike whatever the interleaving of partitions). The pipeline's watermark is
  *   the minimum over the partitions of its inputs (events, and labels when joined) that are not
  *   IDLE (no record for `idleTimeoutMs` of processing time; when all are, the minimum over those
- *   that had a record); it never moves back, and a record
+ *   whose last record came last); it never moves back, and a record
  *   below it (from a partition that was idle) is late too. Records are RELEASED in event-time
  *   order (events before labels at equal times, then by record id) once their time is below it,
  *   so results do not depend on arrival order within the lateness.

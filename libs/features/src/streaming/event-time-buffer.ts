@@ -65,8 +65,8 @@ const partitionKey = (input: StreamInput, partition: number): string => `${input
  * a record below its own partition's watermark is late, so lateness is decided by each
  * partition's own (fixed) order and a replay decides the same way whatever the interleaving of
  * the partitions. The buffer's watermark is the minimum over the partitions that are not idle
- * (a partition without a record yet holds it, until it is idle), or over every partition that
- * had a record when all are idle (the whole stream paused); it never moves back. Records
+ * (a partition without a record yet holds it, until it is idle); when all are idle, over those
+ * whose last record came last (as partitions go idle in that order); it never moves back. Records
  * strictly below it are released, in `releaseOrder`; a record below what was released already
  * (possible only from a partition that was idle) is late too. A record id already buffered for
  * the same input is a duplicate; a copy of a released record is late.
@@ -130,25 +130,29 @@ export class EventTimeBuffer {
 
   /**
    * The minimum over the partitions not idle at the last processing time seen (undefined while
-   * one of them has had no record); when every partition is idle, the minimum over those that
-   * have had a record. Never below what was released.
+   * one of them has had no record). When every partition is idle: the minimum over those whose
+   * last record came last, what the watermark was just before they went idle too (so it does
+   * not depend on when drains ran). Never below what was released.
    */
   get watermark(): number | undefined {
     let active: number | undefined;
-    let seen: number | undefined;
     let anyActive = false;
+    let latest = -Infinity;
     for (const clock of this.clocks.values()) {
       const idle = this.isIdle(clock);
       if (!idle) anyActive = true;
-      if (clock.max === undefined) {
-        if (!idle) return this.releasedTo;
-        continue;
-      }
-      const w = clock.max - this.latenessMs;
-      seen = Math.min(seen ?? Infinity, w);
-      if (!idle) active = Math.min(active ?? Infinity, w);
+      if (clock.max !== undefined && clock.lastSeen > latest) latest = clock.lastSeen;
+      if (idle) continue;
+      if (clock.max === undefined) return this.releasedTo;
+      active = Math.min(active ?? Infinity, clock.max - this.latenessMs);
     }
-    const computed = anyActive ? active : seen;
+    let computed = active;
+    if (!anyActive) {
+      for (const clock of this.clocks.values()) {
+        if (clock.max === undefined || clock.lastSeen !== latest) continue;
+        computed = Math.min(computed ?? Infinity, clock.max - this.latenessMs);
+      }
+    }
     if (computed === undefined) return this.releasedTo;
     return this.releasedTo === undefined ? computed : Math.max(this.releasedTo, computed);
   }

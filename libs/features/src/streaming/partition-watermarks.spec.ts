@@ -58,15 +58,16 @@ describe('per-partition watermarks', () => {
     expect(buffer.release(1100)).toEqual([]); // min(20, 30)
     buffer.offer(ev(0, 'e3', 40), 1200);
     expect(ids(buffer.release(1200))).toEqual(['e2']); // min(40, 30)
-    expect(buffer.release(2200)).toEqual([]); // all idle: min(40, 30) over those with records
-    expect(buffer.watermark).toBe(30);
-    expect(buffer.offer(ev(1, 'x', 25), 2300)).toBe('late'); // its own first record, but < 30
-    expect(buffer.offer(ev(1, 'y', 31), 2300)).toBe('accepted');
-    expect(ids(buffer.release(2300))).toEqual(['l2']); // only event 1 is active: 31
-    expect(buffer.watermark).toBe(31);
+    // All idle: event 0 had the last record (1200), the labels went idle before it did: 40.
+    expect(ids(buffer.release(2200))).toEqual(['l2']);
+    expect(buffer.watermark).toBe(40);
+    expect(buffer.offer(ev(1, 'x', 25), 2300)).toBe('late'); // its own first record, but < 40
+    expect(buffer.offer(ev(1, 'y', 45), 2300)).toBe('accepted');
+    expect(ids(buffer.release(2300))).toEqual(['e3']); // only event 1 is active: 45
+    expect(buffer.watermark).toBe(45);
   });
 
-  it('when the whole stream pauses, partitions that never had a record stop holding it', () => {
+  it('when the whole stream pauses, the partition that had the last record decides', () => {
     const buffer = new EventTimeBuffer(['event', 'label'], 10, {
       partitions: { event: [0, 1], label: [0, 1] },
       idleTimeoutMs: 1000,
@@ -76,8 +77,13 @@ describe('per-partition watermarks', () => {
     buffer.offer(ev(1, 'b', 50), 0);
     buffer.offer(ev(1, 'c', 70), 0);
     expect(buffer.release(999)).toEqual([]); // the labels hold it
-    expect(ids(buffer.release(1000))).toEqual(['b']); // all idle: min(90, 60) over events
+    expect(ids(buffer.release(1000))).toEqual(['b']); // all idle, both events last at 0: 60
     expect(buffer.watermark).toBe(60);
+    // A record far ahead on partition 0 releases the rest: partition 1 is idle, 0 is active.
+    buffer.offer(ev(0, 'z', 10_000), 1200);
+    expect(ids(buffer.release(1200))).toEqual(['c', 'a']);
+    expect(buffer.release(5000)).toEqual([]); // all idle: partition 0 had the last record
+    expect(buffer.watermark).toBe(9990);
   });
 
   it('restores per-partition maxima and what was released; reads a state from before them', () => {
