@@ -55,6 +55,20 @@ describe('PsShard (sync)', () => {
     expect(ps.updateCount).toBe(1);
   });
 
+  it('keeps its own copy of a pending gradient, step after step (the pushed array may be reused)', async () => {
+    const ps = shard('sync');
+    const reused = new Float32Array([1, 2, 3]);
+    for (let step = 0; step < 3; step += 1) {
+      const first = ps.push(worker(0), step, 1, reused);
+      reused.fill(100); // the sender's buffer (a NATS message) changes before the step completes
+      await ps.push(worker(1), step, 1, new Float32Array([3, 2, 1]));
+      await first;
+      reused.set([1, 2, 3]);
+    }
+    // Each step: mean of [1, 2, 3] and [3, 2, 1] = [2, 2, 2], SGD with rate 1, three times.
+    expect(Array.from(await ps.pull(worker(0), 3))).toEqual([-6, -6, -6]);
+  });
+
   it('answers a retried push of an applied step without applying it again', async () => {
     const ps = shard('sync');
     await Promise.all([
