@@ -2,8 +2,10 @@
 // in the stored format (as ingest stores them) at 2,000 records/s; the prediction service (built
 // dist, a separate process) scores them with a scorer (POST /v1/scorers) and publishes each
 // score on the model's predictions stream. Measured: records/s sustained end to end and the
-// latency from a record's send to its score arriving on the prediction topic (p50/p99). Then the
-// REST p99 at a fixed request rate, steady vs while the default version is swapped every second.
+// latency from a record's send to its score arriving on the prediction topic (p50/p99); then the
+// same round with a streaming training job running beside it (its own stack of services on this
+// machine, bench/stream/training-beside.ts; BENCH_STREAM_TRAINING=0 skips it). Then the REST
+// p99 at a fixed request rate, steady vs while the default version is swapped every second.
 // Loopback only; every loop is bounded in count and time.
 // Run: npm run bench:stream. Last line (scoring only):
 // {"offered_per_s":..,"sustained_per_s":..,"p50_ms":..,"p99_ms":..}
@@ -25,6 +27,7 @@ import {
 import { LoadClient, openLoop, percentile } from './predict/http-load';
 import { fitFlights, flights, MODEL, storeFlightsModel } from './predict/setup';
 import { answerControl, feedAtRate, storedFlights } from './stream/feed';
+import { startTrainingBeside } from './stream/training-beside';
 
 const OFFERED_PER_S = Number(process.env['BENCH_STREAM_RATE'] ?? 2_000);
 const WARMUP_RECORDS = 2_000;
@@ -39,19 +42,6 @@ const load = (): string =>
   loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
-
-/**
- * HOOK for issue 5's second figure ("with a streaming training job running beside it"): the
- * engineer of streaming training starts the job here (it should learn from the same source) and
- * returns its stop; `main` then runs the scoring round a second time and prints it. Until then
- * it returns undefined and the bench reports scoring only.
- */
-async function startTrainingBeside(
-  _nc: NatsConnection,
-  _subjects: Subjects,
-): Promise<(() => Promise<void>) | undefined> {
-  return undefined;
-}
 
 /**
  * The service's event-loop delay since the previous call, in ms (prom-client's
@@ -211,14 +201,23 @@ async function main(): Promise<void> {
     log(
       `scoring only, offered ${OFFERED_PER_S}/s, ${scoring.received}/${MEASURED_RECORDS} scores: sustained ${round(scoring.sustained)}/s, ingest->topic p50 ${scoring.p50.toFixed(2)} ms, p99 ${scoring.p99.toFixed(2)} ms; prediction process CPU ${cpuPerRecord.toFixed(0)} us/record, mean model batch ${meanBatch.toFixed(1)} rows, event-loop delay p99 ${scoringLoop.p99.toFixed(1)} ms, max ${scoringLoop.max.toFixed(1)} ms; load average ${load()}`,
     );
-    const stopTraining = await startTrainingBeside(nc, subjects);
-    if (stopTraining) {
-      const beside = await scoringRound(nc, subjects, records, 't', MEASURED_RECORDS);
-      await stopTraining();
-      log(
-        `with streaming training beside it: sustained ${round(beside.sustained)}/s, p50 ${beside.p50.toFixed(2)} ms, p99 ${beside.p99.toFixed(2)} ms`,
-      );
-    } else log('with streaming training beside it: not run (no streaming training job yet)');
+    // BENCH_STREAM_TRAINING=0 skips the round with a streaming training job beside the scorer.
+    if (process.env['BENCH_STREAM_TRAINING'] !== '0') {
+      const stopTraining = await startTrainingBeside(log).catch((error: unknown) => {
+        log(`with streaming training beside it: not run (${String(error)})`);
+        return undefined;
+      });
+      if (stopTraining) {
+        const cpuBeside = cpuSeconds(service.pid);
+        const beside = await scoringRound(nc, subjects, records, 't', MEASURED_RECORDS).finally(
+          stopTraining,
+        );
+        const besideCpu = ((cpuSeconds(service.pid) - cpuBeside) * 1e6) / beside.received;
+        log(
+          `with streaming training beside it, offered ${OFFERED_PER_S}/s, ${beside.received}/${MEASURED_RECORDS} scores: sustained ${round(beside.sustained)}/s, ingest->topic p50 ${beside.p50.toFixed(2)} ms, p99 ${beside.p99.toFixed(2)} ms; prediction process CPU ${besideCpu.toFixed(0)} us/record; load average ${load()}`,
+        );
+      }
+    }
 
     // REST during swaps: versions 2..5 are stored first, so a swap costs only their loading.
     for (let v = 2; v <= SWAPS + 1; v += 1)
