@@ -1,32 +1,97 @@
-import {
-  flightArrivals,
-  flightDelaysStreamPipeline,
-  flightEventsSource,
-  flightLabelsSource,
-  flightsByDepartureTime,
-  ok,
-  StreamingStack,
-  uniqueRoot,
-  waitFor,
-} from '@dln/testing';
+import { loadFlights, storedDate, uniqueRoot, waitFor } from '@dln/testing';
+import { BesideStack, rest as ok } from './beside-stack';
 
 const LABEL_LAG_MS = 30 * 60_000;
 const PIPELINE = 'delays-beside';
 /** Records/s the training's producer sends (events and labels) while the scoring round runs. */
 const TRAINING_RECORDS_PER_S = 1_000;
 
+const eventsSource = {
+  name: 'flights',
+  idField: 'id',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 't', type: 'timestamp' },
+    { name: 'origin', type: 'string' },
+    { name: 'distance', type: 'number' },
+  ],
+};
+const labelsSource = {
+  name: 'delays',
+  idField: 'lid',
+  fields: [
+    { name: 'lid', type: 'string' },
+    { name: 'event', type: 'string' },
+    { name: 't', type: 'timestamp' },
+    { name: 'delayed', type: 'boolean' },
+  ],
+};
+/** Flights joined with their delayed-or-not labels (as the streaming e2e). */
+const pipeline = {
+  mode: 'stream',
+  name: PIPELINE,
+  source: 'flights',
+  eventTime: 't',
+  latenessMs: 2 * LABEL_LAG_MS,
+  features: [
+    { kind: 'numeric', name: 'distance', field: 'distance', transform: 'standardize' },
+    { kind: 'datetime', name: 'hour', field: 't', part: 'hour' },
+    {
+      kind: 'categorical',
+      name: 'origin',
+      field: 'origin',
+      vocabulary: { kind: 'learned', maxSize: 400 },
+      encoding: 'id',
+    },
+  ],
+  label: { kind: 'binary', field: 'delayed' },
+  join: {
+    source: 'delays',
+    eventKey: 'id',
+    labelKey: 'event',
+    labelTime: 't',
+    windowMs: 2 * LABEL_LAG_MS,
+  },
+  snapshotEveryRecords: 500,
+};
+
+interface Arrival {
+  at: number;
+  source: 'flights' | 'delays';
+  record: Record<string, string | number | boolean>;
+}
+
+/** flights-20k by departure time: each flight an event, its label LABEL_LAG_MS later. */
+function arrivals(): Arrival[] {
+  const flights = loadFlights()
+    .map((row, i) => ({ id: `f${i}`, t: storedDate(row.date), row }))
+    .sort((a, b) => a.t - b.t || a.id.localeCompare(b.id));
+  const out: Arrival[] = [];
+  for (const { id, t, row } of flights) {
+    out.push({
+      at: t,
+      source: 'flights',
+      record: { id, t, origin: row.origin, distance: row.distance },
+    });
+    out.push({
+      at: t + LABEL_LAG_MS,
+      source: 'delays',
+      record: { lid: `l${id}`, event: id, t: t + LABEL_LAG_MS, delayed: row.delay > 10 },
+    });
+  }
+  return out.sort((a, b) => a.at - b.at || a.source.localeCompare(b.source));
+}
+
 /**
  * A streaming training job running beside the bench's scorer: its own stack (ingest, feature,
- * AM, a ps node, a worker node, a prediction service following its versions) under its own
+ * AM, a ps node, a worker node) under its own
  * subject root, on the same machine, learning from flights replayed by date with delayed labels
  * (as e2e streaming) fed at TRAINING_RECORDS_PER_S until stopped. Returns its stop.
  */
 export async function startTrainingBeside(
   log: (line: string) => void,
 ): Promise<() => Promise<void>> {
-  const stack = await StreamingStack.start(uniqueRoot('bench_beside'), {
-    feature: { LOG_LEVEL: 'error' },
-  });
+  const stack = await BesideStack.start(uniqueRoot('bench_beside'));
   let producing = true;
   let producer: Promise<void> = Promise.resolve();
   const stop = async (): Promise<void> => {
@@ -38,9 +103,9 @@ export async function startTrainingBeside(
     const ingest = stack.url('ingest');
     const feature = stack.url('feature');
     const am = stack.url('am');
-    for (const declaration of [flightEventsSource(), flightLabelsSource()])
+    for (const declaration of [eventsSource, labelsSource])
       await ok('POST', `${ingest}/v1/sources`, declaration);
-    await ok('POST', `${feature}/v1/pipelines`, flightDelaysStreamPipeline(PIPELINE, LABEL_LAG_MS));
+    await ok('POST', `${feature}/v1/pipelines`, pipeline);
     await ok('POST', `${feature}/v1/pipelines/${PIPELINE}/stream/start`);
     const job = await ok<{ id: string }>('POST', `${am}/v1/jobs`, {
       name: 'delays-beside',
@@ -59,12 +124,12 @@ export async function startTrainingBeside(
       90_000,
       250,
     );
-    const arrivals = flightArrivals(flightsByDepartureTime(), LABEL_LAG_MS);
+    const replay = arrivals();
     const chunk = TRAINING_RECORDS_PER_S / 10;
     producer = (async () => {
-      for (let i = 0; producing && i < arrivals.length; i += chunk) {
+      for (let i = 0; producing && i < replay.length; i += chunk) {
         const started = performance.now();
-        const slice = arrivals.slice(i, i + chunk);
+        const slice = replay.slice(i, i + chunk);
         for (const source of ['flights', 'delays']) {
           const records = slice.filter((a) => a.source === source).map((a) => a.record);
           if (records.length > 0)
