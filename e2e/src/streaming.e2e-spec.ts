@@ -1,23 +1,19 @@
-import {
-  JobView,
-  ModelVersion,
-  NodeList,
-  SourceDeclarationInput,
-  StreamPipelineSpecInput,
-  Subjects,
-  streamJobConsumer,
-} from '@dln/contracts';
+import { JobView, ModelVersion, NodeList, Subjects, streamJobConsumer } from '@dln/contracts';
 import { connectNats, jetStreamManagerOf, NatsConnection } from '@dln/messaging';
 import {
+  call,
   deleteStreamsOfRoot,
-  ServiceProcess,
+  flightArrivals,
+  flightDelaysStreamPipeline,
+  flightEventsSource,
+  flightLabelsSource,
+  flightsByDepartureTime,
+  ok,
+  StreamingStack,
   TEST_NATS_URL,
   uniqueRoot,
   waitFor,
 } from '@dln/testing';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Issue 5, streaming training across real processes: ingest, the feature service running a
@@ -25,187 +21,44 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // node and the prediction service. A producer replays flights ordered by date, each flight an
 // event at its departure time and its label a fixed lag later; a stream job learns from the
 // joined examples and exports versions until cancelled; prediction serves the newest.
+// (streaming-done.e2e-spec.ts replays all of flights-20k with a scorer, REST load and a kill.)
 const FLIGHTS = 3000;
 const LABEL_LAG_MS = 30 * 60_000;
 const PIPELINE = 'delays-stream';
 const MODEL = 'delays-live';
 
-interface Flight {
-  date: string;
-  delay: number;
-  distance: number;
-  origin: string;
-}
-
-/** The first FLIGHTS flights of flights-20k by departure time ("2001/01/13 14:56", UTC). */
-function replayFlights(): {
-  id: string;
-  t: number;
-  origin: string;
-  distance: number;
-  delayed: boolean;
-}[] {
-  const file = join(dirname(require.resolve('vega-datasets')), '..', 'data', 'flights-20k.json');
-  const rows = JSON.parse(readFileSync(file, 'utf8')) as Flight[];
-  return rows
-    .map((row, i) => {
-      const [y, mo, d, h, mi] = row.date.split(/[/ :]/).map(Number) as number[];
-      return {
-        id: `f${i}`,
-        t: Date.UTC(y!, mo! - 1, d!, h!, mi!),
-        origin: row.origin,
-        distance: row.distance,
-        delayed: row.delay > 10,
-      };
-    })
-    .sort((a, b) => a.t - b.t || a.id.localeCompare(b.id))
-    .slice(0, FLIGHTS);
-}
-
-const events: SourceDeclarationInput = {
-  name: 'flights',
-  idField: 'id',
-  fields: [
-    { name: 'id', type: 'string' },
-    { name: 't', type: 'timestamp' },
-    { name: 'origin', type: 'string' },
-    { name: 'distance', type: 'number' },
-  ],
-};
-const labels: SourceDeclarationInput = {
-  name: 'delays',
-  idField: 'lid',
-  fields: [
-    { name: 'lid', type: 'string' },
-    { name: 'event', type: 'string' },
-    { name: 't', type: 'timestamp' },
-    { name: 'delayed', type: 'boolean' },
-  ],
-};
-const pipeline: StreamPipelineSpecInput = {
-  mode: 'stream',
-  name: PIPELINE,
-  source: 'flights',
-  eventTime: 't',
-  latenessMs: 2 * LABEL_LAG_MS,
-  features: [
-    { kind: 'numeric', name: 'distance', field: 'distance', transform: 'standardize' },
-    { kind: 'datetime', name: 'hour', field: 't', part: 'hour' },
-    {
-      kind: 'categorical',
-      name: 'origin',
-      field: 'origin',
-      vocabulary: { kind: 'learned', maxSize: 400 },
-      encoding: 'id',
-    },
-  ],
-  label: { kind: 'binary', field: 'delayed' },
-  join: {
-    source: 'delays',
-    eventKey: 'id',
-    labelKey: 'event',
-    labelTime: 't',
-    windowMs: 2 * LABEL_LAG_MS,
-  },
-  snapshotEveryRecords: 500,
-};
-
-async function call<T>(
-  method: 'GET' | 'POST',
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, {
-    method,
-    ...(body !== undefined
-      ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-      : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-async function ok<T>(method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> {
-  const res = await call<T>(method, url, body);
-  if (res.status >= 300)
-    throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
 describe('streaming training across processes', () => {
   const root = uniqueRoot('streaming_e2e');
   const subjects = new Subjects(root);
-  const dataDir = mkdtempSync(join(tmpdir(), 'dln-streaming-e2e-'));
-  const processes: ServiceProcess[] = [];
   let nc: NatsConnection;
-  let ingest: ServiceProcess;
-  let feature: ServiceProcess;
-  let am: ServiceProcess;
-  let prediction: ServiceProcess;
+  let stack: StreamingStack;
 
   beforeAll(async () => {
     nc = await connectNats({ servers: TEST_NATS_URL, name: 'streaming-e2e' });
-    const env = { NATS_URL: TEST_NATS_URL, SUBJECT_ROOT: root, LOG_LEVEL: 'warn' };
-    [ingest, feature, am] = await Promise.all([
-      ServiceProcess.start({ app: 'ingest', env: { ...env, DATA_DIR: join(dataDir, 'ingest') } }),
-      ServiceProcess.start({
-        app: 'feature',
-        env: {
-          ...env,
-          DATA_DIR: join(dataDir, 'feature'),
-          STREAM_CHECKPOINT_MS: '500',
-          STREAM_RECONCILE_MS: '500',
-        },
-      }),
-      ServiceProcess.start({
-        app: 'am',
-        env: {
-          ...env,
-          DATA_DIR: join(dataDir, 'am'),
-          HEARTBEAT_INTERVAL_MS: '250',
-          JOB_PROGRESS_EVENT_MS: '500',
-        },
-      }),
-    ]);
-    processes.push(ingest, feature, am);
-    for (const [app, nodeId] of [
-      ['parameter-server', 'p1'],
-      ['worker', 'w1'],
-    ] as const) {
-      processes.push(
-        await ServiceProcess.start({
-          app,
-          env: { ...env, NODE_ID: nodeId, NODE_SLOTS: '2', AM_RETRY_MAX_MS: '500' },
-        }),
-      );
-    }
-    prediction = await ServiceProcess.start({
-      app: 'prediction',
-      env: { ...env, PARSE_WORKERS: '0', CATALOGUE_RETRY_MS: '200' },
-    });
-    processes.push(prediction);
-    await waitFor(
-      'both nodes registered',
-      async () => (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes.length === 2,
-      30_000,
-    );
+    stack = await StreamingStack.start(root);
   });
 
   afterAll(async () => {
-    if (process.env['E2E_DEBUG'])
-      for (const p of processes) console.log(p.app, p.logs.slice(-40).join('\n'));
-    await Promise.all(processes.map((p) => p.stop('SIGTERM', 5_000)));
+    if (process.env['E2E_DEBUG'] && stack) console.log(stack.logs());
+    await stack?.stop();
     if (nc) {
       await deleteStreamsOfRoot(nc, root);
       await nc.close();
     }
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('learns from a replayed flights stream, exports versions, prediction serves the newest, cancel ends it', async () => {
-    for (const declaration of [events, labels])
+    const ingest = stack.service('ingest');
+    const feature = stack.service('feature');
+    const am = stack.service('am');
+    const prediction = stack.service('prediction');
+    for (const declaration of [flightEventsSource(), flightLabelsSource()])
       await ok('POST', `${ingest.url}/v1/sources`, declaration);
-    await ok('POST', `${feature.url}/v1/pipelines`, pipeline);
+    await ok(
+      'POST',
+      `${feature.url}/v1/pipelines`,
+      flightDelaysStreamPipeline(PIPELINE, LABEL_LAG_MS),
+    );
     await ok('POST', `${feature.url}/v1/pipelines/${PIPELINE}/stream/start`);
     await waitFor(
       'a first stream snapshot',
@@ -238,19 +91,8 @@ describe('streaming training across processes', () => {
 
     // The producer: events at their departure time, labels LABEL_LAG_MS later, in time order,
     // 100 at a time every 50 ms (~2,000 records/s).
-    const flights = replayFlights();
-    const arrivals = [
-      ...flights.map((f) => ({
-        at: f.t,
-        source: 'flights',
-        record: { id: f.id, t: f.t, origin: f.origin, distance: f.distance },
-      })),
-      ...flights.map((f) => ({
-        at: f.t + LABEL_LAG_MS,
-        source: 'delays',
-        record: { lid: `l${f.id}`, event: f.id, t: f.t + LABEL_LAG_MS, delayed: f.delayed },
-      })),
-    ].sort((a, b) => a.at - b.at);
+    const flights = flightsByDepartureTime(FLIGHTS);
+    const arrivals = flightArrivals(flights, LABEL_LAG_MS);
     for (let i = 0; i < arrivals.length; i += 100) {
       const chunk = arrivals.slice(i, i + 100);
       for (const source of ['flights', 'delays']) {

@@ -5,3 +5,8 @@ export * from './nats-cleanup';
 export * from './service-process';
 export * from './prediction-topics';
 export * from './flights';
+export * from './rest';
+export * from './streaming-flights';
+export * from './streaming-stack';
+export * from './rest-load';
+export * from './stream-reads';
