@@ -39,6 +39,7 @@ import {
 } from '@dln/ml';
 import {
   ensureInferenceConsumer,
+  inferenceAckPendingFor,
   inferenceInputOf,
   roleProcessMain,
   RoleObjects,
@@ -151,7 +152,7 @@ async function runJob(
     input: inferenceInputOf(subjects, settings.input, { pipeline, version: 1 }),
     consumer,
     settings,
-    maxAckPending: 2 * workers * BATCH,
+    maxAckPending: inferenceAckPendingFor(workers, BATCH),
   });
   // The AM's report handler: every report answered (the roles wait for that at their end).
   const am = nc.subscribe(subjects.jobReports(jobId), {
@@ -204,6 +205,10 @@ async function runJob(
     (results.reduce((sum, r) => sum + pick(r), 0) / Math.max(1, batches)).toFixed(2);
   console.log(
     `  ${jobId}: per batch of ${BATCH}: fetch ${per((r) => r.timing.fetchMs)} ms, decode+score ${per((r) => r.timing.scoreMs)} ms, publish ${per((r) => r.timing.publishMs)} ms, ack ${per((r) => r.timing.ackMs)} ms`,
+  );
+  const activeMs = Math.max(...results.map((r) => r.timing.activeMs));
+  console.log(
+    `  ${jobId}: ${batches} batches (mean ${(RECORDS / Math.max(1, batches)).toFixed(0)} records); scoring from the first message to the last ack ${(activeMs / 1000).toFixed(2)} s: ${Math.round(RECORDS / (activeMs / 1000))} records/s`,
   );
   console.log(
     `  ${jobId}: ${RECORDS} records in ${seconds.toFixed(2)} s (process start, weights pull and backend init included): ${Math.round(rate)} records/s`,

@@ -16,6 +16,7 @@ export * from './stream-consumer';
 export * from './roles/stream-worker-role';
 export * from './inference-artifact';
 export * from './inference-consumer';
+export * from './inference-intake';
 export * from './inference-scoring';
 export * from './roles/inference-ps-role';
 export * from './roles/inference-worker-role';

@@ -1,13 +1,5 @@
 import { InferenceInput, InferenceJobSettings, isStreamInput, Subjects } from '@dln/contracts';
-import {
-  AckPolicy,
-  Consumer,
-  DeliverPolicy,
-  jetstream,
-  JetStreamManager,
-  jetstreamManager,
-  JsMsg,
-} from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 
 /** Where an inference job reads, and whether that input ends. */
@@ -88,57 +80,5 @@ export async function deleteInferenceConsumer(
     await jsm.consumers.delete(input.stream, consumer);
   } catch (error) {
     if (!/not found/i.test(String((error as Error).message))) throw error;
-  }
-}
-
-/**
- * A worker's side of the job's consumer: a fetch asks for at most `max` messages and waits until
- * they came or the wait ran out; the messages stay unacknowledged until `ack` (after their scores'
- * PubAcks). `drained` tells the bounded input's end: nothing left to deliver, nothing out.
- */
-export class InferenceReader {
-  private consumer: Consumer | undefined;
-  private jsm: JetStreamManager | undefined;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly stream: string,
-    private readonly durable: string,
-    private readonly fetchWaitMs: number,
-  ) {}
-
-  async fetch(max: number, signal: AbortSignal): Promise<JsMsg[]> {
-    this.consumer ??= await jetstream(this.nc).consumers.get(this.stream, this.durable);
-    const messages = await this.consumer.fetch({
-      max_messages: max,
-      expires: Math.max(1000, this.fetchWaitMs),
-    });
-    const stop = (): void => messages.stop();
-    signal.addEventListener('abort', stop, { once: true });
-    const out: JsMsg[] = [];
-    try {
-      for await (const message of messages) out.push(message);
-    } finally {
-      signal.removeEventListener('abort', stop);
-    }
-    return out;
-  }
-
-  /** Acknowledges (sent in order with what follows; `drained` makes sure the server has them). */
-  ack(messages: readonly JsMsg[]): void {
-    for (const message of messages) message.ack();
-  }
-
-  /** Hands messages back for redelivery at once (a stop before their scores were published). */
-  nak(messages: readonly JsMsg[]): void {
-    for (const message of messages) message.nak();
-  }
-
-  async drained(): Promise<boolean> {
-    // Our own acks must have reached the server before it counts what is still out.
-    await this.nc.flush();
-    this.jsm ??= await jetstreamManager(this.nc);
-    const info = await this.jsm.consumers.info(this.stream, this.durable);
-    return info.num_pending === 0 && info.num_ack_pending === 0;
   }
 }

@@ -8,6 +8,7 @@ import {
 } from '@dln/contracts';
 import { connectNats, NatsConnection } from '@dln/messaging';
 import { dropPostgresSchema } from '@dln/persistence';
+import { inferenceAckPendingFor } from '@dln/ps-wire';
 import {
   deleteStreamsOfRoot,
   TEST_DATABASES,
@@ -242,7 +243,7 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
     expect(created.spec.examples).toEqual({ pipeline: 'flights', version: 1 });
     expect((await consumerInfo(created.id))?.config).toMatchObject({
       filter_subject: subjects.examplesAll('flights', 1),
-      max_ack_pending: 2 * 2 * 32,
+      max_ack_pending: inferenceAckPendingFor(2, 32),
     });
     const stream = await (
       await jetstreamManager(nc)

@@ -13,7 +13,6 @@ import {
 } from '@dln/contracts';
 import {
   inferenceJobSpecOf,
-  inferenceMaxAckPending,
   PreparedExamples,
   RoleKind,
   RoleRecord,
@@ -25,6 +24,7 @@ import { NATS_CONNECTION, SUBJECTS } from '@dln/platform';
 import {
   deleteInferenceConsumer,
   ensureInferenceConsumer,
+  inferenceAckPendingFor,
   InferenceInputStream,
   inferenceInputOf,
 } from '@dln/ps-wire';
@@ -160,7 +160,7 @@ export class InferenceJobs {
       input,
       consumer: inferenceJobConsumer(jobId),
       settings: spec.inference,
-      maxAckPending: inferenceMaxAckPending(spec),
+      maxAckPending: inferenceAckPendingFor(spec.cluster.workers, spec.inference.batchSize),
     });
     await predictionsStreamOrCreate(this.nats, this.subjects, spec.inference.model);
   }

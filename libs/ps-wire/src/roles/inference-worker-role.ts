@@ -1,15 +1,13 @@
-import { DlnError, PipelineSnapshot, RecordHeader, RoleConfig, Subjects } from '@dln/contracts';
-import { jetStreamOf, NatsConnection, publishAll } from '@dln/messaging';
+import { DlnError, PipelineSnapshot, RoleConfig, Subjects } from '@dln/contracts';
+import { NatsConnection } from '@dln/messaging';
 import { ArtifactFile, buildModel, unpackShard, writeWeights } from '@dln/ml';
 import type { LayersModel } from '@tensorflow/tfjs';
-import type { JsMsg } from '@nats-io/jetstream';
-import { inferenceInputOf, InferenceReader } from '../inference-consumer';
+import { inferenceInputOf } from '../inference-consumer';
+import { InferenceIntake } from '../inference-intake';
 import {
   examplesDecoder,
-  InferenceDecoder,
   InferenceTarget,
   rawRecordsDecoder,
-  scoreInferenceBatch,
   snapshotOfPipelineBlob,
 } from '../inference-scoring';
 import { RoleObjects } from '../object-blobs';
@@ -17,6 +15,9 @@ import { supersessionSignal } from '../job-control';
 import { NatsShardClient } from '../ps-client';
 import { ReportOutbox } from '../report-outbox';
 import { inferenceOf } from './inference-ps-role';
+import { InferenceWorkerResult, runInferenceLoop } from './inference-worker-loop';
+
+export type { InferenceWorkerResult } from './inference-worker-loop';
 import { isFenced, parseRoleConfig, RoleRuntime, startBackend } from './role-runtime';
 
 export interface InferenceWorkerOptions {
@@ -26,16 +27,6 @@ export interface InferenceWorkerOptions {
   reportFlushMs?: number;
   /** Called with the counts and timings once the scoring loop ended (before the last reports). */
   onResult?: (result: InferenceWorkerResult) => void;
-}
-
-/** What one worker did: records it published scores for, and JetStream's copies among them. */
-export interface InferenceWorkerResult {
-  scored: number;
-  duplicates: number;
-  unscorable: number;
-  batches: number;
-  /** Where its time went (ms): waiting for messages, decoding and scoring, PubAcks, acks. */
-  timing: { fetchMs: number; scoreMs: number; publishMs: number; ackMs: number };
 }
 
 /**
@@ -120,7 +111,6 @@ async function scoreAsWorker(
     ? examplesDecoder(config.outputSchema)
     : rawRecordsDecoder(await pinnedSnapshot(nc, subjects, inference.objects));
   const model = await pullModel(config, client);
-  const reader = new InferenceReader(nc, input.stream, inference.consumer, settings.fetchWaitMs);
   const target: InferenceTarget = {
     subject: subjects.predictions(settings.model),
     jobId: config.token.jobId,
@@ -137,7 +127,7 @@ async function scoreAsWorker(
     duplicates: 0,
     unscorable: 0,
     batches: 0,
-    timing: { fetchMs: 0, scoreMs: 0, publishMs: 0, ackMs: 0 },
+    timing: { fetchMs: 0, scoreMs: 0, publishMs: 0, ackMs: 0, activeMs: 0 },
   };
   // A replacement goes on counting from its predecessor's last progress.
   const before = config.resume ?? { step: 0, examples: 0 };
@@ -160,36 +150,24 @@ async function scoreAsWorker(
       examplesPerSecond: stored / seconds,
     });
   };
-  const js = jetStreamOf(nc);
-  // Two batches at a time: the next one is fetched and scored while this one's PubAcks and acks
-  // are awaited (at most two batches per worker are out: the consumer's max ack pending).
-  let publishing: Promise<void> | undefined;
+  const intake = new InferenceIntake(nc, input.stream, inference.consumer, settings.batchSize);
   try {
-    while (!signal.aborted) {
-      const fetchedAt = performance.now();
-      const messages = await reader.fetch(settings.batchSize, signal);
-      result.timing.fetchMs += performance.now() - fetchedAt;
-      if (messages.length === 0) {
-        await publishing;
-        publishing = undefined;
-        if (input.bounded && (await reader.drained())) break;
-        continue;
-      }
-      if (signal.aborted) {
-        reader.nak(messages);
-        break;
-      }
-      const scored = scoreMessages(model, target, decode, messages, result);
-      await publishing;
-      publishing = publishAndAck(js, reader, messages, scored, result, options).then(() =>
-        progress(false),
-      );
-      // Observed by the next turn (or below); a rejection must not go unhandled meanwhile.
-      publishing.catch(() => undefined);
-    }
-    await publishing;
+    await intake.start();
+    await runInferenceLoop({
+      nc,
+      intake,
+      model,
+      target,
+      decode,
+      batchSize: settings.batchSize,
+      fetchWaitMs: settings.fetchWaitMs,
+      bounded: input.bounded,
+      signal,
+      result,
+      ...(options.beforeAck ? { beforeAck: options.beforeAck } : {}),
+      onBatch: () => progress(false),
+    });
   } finally {
-    await publishing?.catch(() => undefined);
     model.dispose();
   }
   progress(true);
@@ -198,60 +176,4 @@ async function scoreAsWorker(
   if (signal.aborted) return result;
   outbox.send({ type: 'finished', token: config.token });
   return result;
-}
-
-function scoreMessages(
-  model: LayersModel,
-  target: InferenceTarget,
-  decode: InferenceDecoder,
-  messages: readonly JsMsg[],
-  result: InferenceWorkerResult,
-): ReturnType<typeof scoreInferenceBatch> {
-  const at = performance.now();
-  const scored = scoreInferenceBatch(
-    model,
-    target,
-    decode,
-    messages.map((message) => ({
-      seq: message.seq,
-      recordId: message.headers?.get(RecordHeader.recordId),
-      data: message.data,
-      storedAt: Math.floor(Number(message.info.timestampNanos) / 1e6),
-    })),
-    Date.now(),
-  );
-  result.timing.scoreMs += performance.now() - at;
-  return scored;
-}
-
-/** Publishes a batch's scores and acknowledges its messages once every PubAck is in. */
-async function publishAndAck(
-  js: ReturnType<typeof jetStreamOf>,
-  reader: InferenceReader,
-  messages: readonly JsMsg[],
-  scored: ReturnType<typeof scoreInferenceBatch>,
-  result: InferenceWorkerResult,
-  options: InferenceWorkerOptions,
-): Promise<void> {
-  let at = performance.now();
-  let outcome;
-  try {
-    outcome = await publishAll(js, scored.outgoing);
-  } catch (error) {
-    // Nothing acknowledged: the batch comes back (to any worker) and its stored copies are dropped.
-    reader.nak(messages);
-    throw new DlnError('UNAVAILABLE', `publishing ${scored.outgoing.length} scores failed`, {
-      retryable: true,
-      cause: error,
-    });
-  }
-  result.timing.publishMs += performance.now() - at;
-  result.batches += 1;
-  await options.beforeAck?.(result.batches);
-  at = performance.now();
-  reader.ack(messages);
-  result.timing.ackMs += performance.now() - at;
-  result.scored += outcome.stored + outcome.duplicates;
-  result.duplicates += outcome.duplicates;
-  result.unscorable += scored.unscorable;
 }
