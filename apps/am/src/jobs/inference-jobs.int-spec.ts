@@ -1,12 +1,23 @@
 import 'reflect-metadata';
 import {
+  encodeExample,
   inferenceJobConsumer,
   InferenceJobSpecInput,
+  inferenceMsgId,
+  RecordHeader,
   JobSpecInput,
   JobView,
   Subjects,
 } from '@dln/contracts';
-import { connectNats, NatsConnection } from '@dln/messaging';
+import {
+  connectNats,
+  decodeJson,
+  encodeJson,
+  jetStreamOf,
+  natsHeaders,
+  NatsConnection,
+  publishAll,
+} from '@dln/messaging';
 import { dropPostgresSchema } from '@dln/persistence';
 import { inferenceAckPendingFor } from '@dln/ps-wire';
 import {
@@ -16,7 +27,7 @@ import {
   uniqueRoot,
   waitFor,
 } from '@dln/testing';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm } from '@nats-io/obj';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +37,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAmConfig } from '../am.config';
 import { jobsApi, startTestAm } from './fixtures/am-test-app';
 import { FakeNode, FakeRole, fakeFeatureService, fakeVersion } from './fixtures/fake-peers';
+import { ModelRegistryService } from './model-registry.service';
 
 const HEARTBEAT_MS = 200;
 
@@ -227,6 +239,27 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
     });
   });
 
+  it('answers a version retired from the catalogue with a 400 naming the catalogued ones', async () => {
+    const retiring = await trainVersion();
+    const newest = await trainVersion();
+    type Listed = { version: number; jobId: string };
+    const listed = async (): Promise<Listed[]> =>
+      (await http().get('/v1/models/delays/versions').expect(200)).body.versions as Listed[];
+    const doomed = (await listed()).find((v) => v.version === retiring)!;
+    expect(
+      await app.get(ModelRegistryService).retireJobVersions('delays', doomed.jobId, 0),
+    ).toEqual([retiring]);
+    const catalogued = (await listed()).map((v) => v.version).sort((a, b) => a - b);
+    expect(catalogued).not.toContain(retiring);
+    expect(catalogued).toContain(newest);
+    expect(await refusal(inferenceSpec({ version: retiring }))).toEqual([
+      {
+        path: 'inference.version',
+        message: `version ${retiring} of model "delays" was retired (catalogued: ${catalogued.join(', ')})`,
+      },
+    ]);
+  });
+
   it('runs an inference job: version resolved, consumer, roles with the artifact, progress, SUCCEEDED when every worker drained the input', async () => {
     const created = await submitRunning(inferenceSpec({ version: 1 }));
     expect(created.state).toBe('SCHEDULING');
@@ -395,5 +428,92 @@ describe.each(TEST_DATABASES)('am inference jobs on $kind', ({ kind, databaseUrl
         .catch(() => null);
       return info === null;
     });
+  });
+
+  it('an AM restart while an inference job runs: reloaded RUNNING on the same consumer, SUCCEEDED, one score per record', async () => {
+    const records = 120;
+    const examples = jetStreamOf(nc);
+    await publishAll(
+      examples,
+      Array.from({ length: records }, (_, i) => {
+        const headers = natsHeaders();
+        headers.set(RecordHeader.recordId, `restart-${i}`);
+        return {
+          subject: subjects.examples('flights', 1, 'train'),
+          data: encodeExample({ dense: new Float32Array([i]), ids: new Int32Array(0), label: 0 }),
+          headers,
+        };
+      }),
+    );
+    const created = await submitRunning(inferenceSpec({ version: 1, ackWaitSeconds: 1 }));
+    const worker = fakeRole(created.id, 'worker-0');
+    const consumer = await jetstream(nc).consumers.get(
+      subjects.examplesStream('flights'),
+      inferenceJobConsumer(created.id),
+    );
+    // The worker's side, as the role does it: one score per record (job-scoped msg id), acked
+    // after its PubAck, or (`ack` false) published and left unacknowledged as by a dying worker.
+    const scoreBatch = async (max: number, ack: boolean): Promise<number> => {
+      const batch = await consumer.fetch({ max_messages: max, expires: 2_000 });
+      const taken = [];
+      for await (const message of batch) taken.push(message);
+      await publishAll(
+        examples,
+        taken.map((message) => {
+          const id = message.headers!.get(RecordHeader.recordId);
+          return {
+            subject: subjects.predictions('delays'),
+            data: encodeJson({ id, job: created.id, score: 0.5 }),
+            msgID: inferenceMsgId(created.id, 'flights_raw', id),
+          };
+        }),
+      );
+      if (ack) for (const message of taken) message.ack();
+      await nc.flush();
+      return taken.length;
+    };
+    expect(await scoreBatch(50, true)).toBe(50);
+    expect(await scoreBatch(30, false)).toBe(30);
+    await app.close();
+    app = await startTestAm(config);
+    const reloaded = await untilState(created.id, 'RUNNING');
+    expect(reloaded.roles.find((r) => r.role === 'worker-0')).toMatchObject({
+      state: 'RUNNING',
+      attempt: 0,
+    });
+    // The restarted AM kept the consumer and its position: only the 70 not acknowledged are left.
+    const info = await consumerInfo(created.id);
+    expect(info?.ack_floor.stream_seq).toBeGreaterThanOrEqual(50);
+    let scored = 0;
+    await waitFor(
+      'the rest scored (the unacknowledged 30 redelivered)',
+      async () => {
+        scored += await scoreBatch(64, true);
+        const left = await consumerInfo(created.id);
+        return left !== null && left.num_pending === 0 && left.num_ack_pending === 0;
+      },
+      60_000,
+      50,
+    );
+    expect(scored).toBeGreaterThanOrEqual(records - 50);
+    worker.report({ type: 'finished' });
+    fakeRole(created.id, 'worker-1').report({ type: 'finished' });
+    await untilState(created.id, 'SUCCEEDED');
+    const stream = subjects.predictionsStream('delays');
+    const predictions = await (await jetstreamManager(nc)).streams.info(stream);
+    const ids: string[] = [];
+    const reader = await jetstream(nc).consumers.get(stream);
+    const copies = await reader.fetch({
+      max_messages: predictions.state.messages,
+      expires: 5_000,
+    });
+    for await (const message of copies) {
+      const prediction = decodeJson(message.data) as { id: string; job: string };
+      if (prediction.job === created.id) ids.push(prediction.id);
+      if (message.info.pending === 0) break;
+    }
+    expect(ids).toHaveLength(records);
+    expect(new Set(ids).size).toBe(records);
+    await waitFor('consumer deleted', async () => (await consumerInfo(created.id)) === null);
   });
 });
