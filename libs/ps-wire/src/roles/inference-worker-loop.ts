@@ -7,6 +7,8 @@ import { InferenceDecoder, InferenceTarget, scoreInferenceBatch } from '../infer
 
 /** Long enough for a loaded machine; a PubAck not back by then fails its batch (handed back). */
 const PUBLISH_ACK_TIMEOUT_MS = 10_000;
+/** How often a worker with nothing left asks whether the other workers' records are all acked. */
+const DRAIN_POLL_MS = 100;
 
 /** What one worker did: records it published scores for, and JetStream's copies among them. */
 export interface InferenceWorkerResult {
@@ -63,7 +65,9 @@ export async function runInferenceLoop(loop: InferenceLoop): Promise<void> {
         if (failure === undefined && (await intake.drained())) break;
       }
       let at = performance.now();
-      const messages = await intake.take(loop.batchSize, loop.fetchWaitMs, signal);
+      // Once the input looks exhausted, its end (the others' last acks) is checked often.
+      const waitMs = loop.bounded && intake.exhausted ? DRAIN_POLL_MS : loop.fetchWaitMs;
+      const messages = await intake.take(loop.batchSize, waitMs, signal);
       if (messages.length === 0) {
         await settled();
         if (loop.bounded && failure === undefined && (await intake.drained())) break;
