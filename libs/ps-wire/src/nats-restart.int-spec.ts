@@ -13,6 +13,16 @@ import { RoleHarness } from './testing/role-harness';
 const root = uniqueRoot('nats_restart');
 const subjects = new Subjects(root);
 const quiet = (): void => undefined;
+/** Runs one stage of a test; an error names the stage (a bare NATS TimeoutError does not). */
+async function stage<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw new Error(`${name}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+}
 const token = (role: string): FencingToken => ({
   jobId: 'restartwire',
   generation: 0,
@@ -92,20 +102,24 @@ describe('roles ride out a NATS restart (private nats-server)', () => {
 
   it('a sync job whose NATS restarts mid-epoch reaches the same model as without the restart', async () => {
     const pipeline = 'synthetic';
-    await ensureStream(await jetStreamManagerOf(nc), {
-      name: subjects.examplesStream(pipeline),
-      subjects: [subjects.examplesEveryVersion(pipeline)],
+    await stage('declaring the examples stream', async () =>
+      ensureStream(await jetStreamManagerOf(nc), {
+        name: subjects.examplesStream(pipeline),
+        subjects: [subjects.examplesEveryVersion(pipeline)],
+      }),
+    );
+    await stage('publishing the examples', async () => {
+      await publishExamples(
+        nc,
+        subjects.examples(pipeline, 1, 'train'),
+        syntheticExamples(2000, 8, 5, 't'),
+      );
+      await publishExamples(
+        nc,
+        subjects.examples(pipeline, 1, 'validation'),
+        syntheticExamples(300, 8, 6, 'v'),
+      );
     });
-    await publishExamples(
-      nc,
-      subjects.examples(pipeline, 1, 'train'),
-      syntheticExamples(2000, 8, 5, 't'),
-    );
-    await publishExamples(
-      nc,
-      subjects.examples(pipeline, 1, 'validation'),
-      syntheticExamples(300, 8, 6, 'v'),
-    );
     const base = {
       natsUrl: server.url,
       root,
@@ -123,7 +137,9 @@ describe('roles ride out a NATS restart (private nats-server)', () => {
       examples: { pipeline, version: 1, trainCount: 2000, validationCount: 300 },
     };
     const run = async (jobId: string, restartAtStep?: number): Promise<Float32Array> => {
-      const harness = await RoleHarness.start({ ...base, jobId });
+      const harness = await stage(`${jobId}: starting the harness`, () =>
+        RoleHarness.start({ ...base, jobId }),
+      );
       try {
         await Promise.all([harness.startPs(0), harness.startPs(1)]);
         let restarted = false;
@@ -151,11 +167,11 @@ describe('roles ride out a NATS restart (private nats-server)', () => {
         if (!params) throw new Error('no model');
         return params;
       } finally {
-        await harness.close();
+        await stage(`${jobId}: closing the harness`, () => harness.close());
       }
     };
-    const plain = await run('plain');
-    const disturbed = await run('restarted', 20);
+    const plain = await stage('the undisturbed run', () => run('plain'));
+    const disturbed = await stage('the run with a restart', () => run('restarted', 20));
     let maxDiff = 0;
     plain.forEach((value, i) => (maxDiff = Math.max(maxDiff, Math.abs(value - disturbed[i]!))));
     expect(maxDiff).toBeLessThan(1e-5);

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectNats, jetStreamManagerOf } from '@dln/messaging';
 import { waitFor } from './wait';
 
 export async function freePort(): Promise<number> {
@@ -18,7 +19,11 @@ export async function freePort(): Promise<number> {
 }
 
 function natsServerBinary(): string {
-  for (const candidate of ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
+  for (const candidate of [
+    '/usr/sbin/nats-server',
+    '/usr/bin/nats-server',
+    '/usr/local/bin/nats-server',
+  ]) {
     if (existsSync(candidate)) return candidate;
   }
   return 'nats-server';
@@ -58,10 +63,30 @@ export class PrivateNatsServer {
 
   /** Starts (again) on the same port and store. */
   async resume(): Promise<void> {
-    this.process = spawn(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], {
-      stdio: 'ignore',
-    });
+    this.process = spawn(
+      natsServerBinary(),
+      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir],
+      {
+        stdio: 'ignore',
+      },
+    );
     await waitFor(`nats-server on ${this.port}`, () => portOpen(this.port), 15_000);
+    await waitFor(`JetStream on ${this.port}`, () => this.jetStreamAnswers(), 30_000, 200);
+  }
+
+  /** The port opens before JetStream has recovered its store; tests need both. */
+  private async jetStreamAnswers(): Promise<boolean> {
+    const nc = await connectNats({
+      servers: this.url,
+      name: 'jetstream-ready',
+      connectTimeoutMs: 2_000,
+    });
+    try {
+      await (await jetStreamManagerOf(nc)).getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
   }
 
   /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
