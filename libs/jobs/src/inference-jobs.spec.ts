@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inferenceJobSpecSchema, jobSpecSchema } from '@dln/contracts';
-import {
-  inferenceJobSpecOf,
-  inferenceMaxAckPending,
-  inferenceRoleSettingsOf,
-} from './inference-jobs';
+import { inferenceJobSpecOf, inferenceRoleSettingsOf } from './inference-jobs';
 
 const trained = jobSpecSchema.parse({
   name: 'delays',
@@ -52,7 +48,6 @@ describe('inference job spec resolution', () => {
     expect(spec.training.earlyStopping).toBeUndefined();
     expect(spec.cluster).toEqual({ workers: 3, ps: 2 });
     expect(spec.output.model).toBe('delays');
-    expect(inferenceMaxAckPending(spec)).toBe(2 * 3 * 64);
   });
 
   it('keeps a raw stream input and pins the pipeline version that encodes its records', () => {

@@ -68,8 +68,3 @@ export function inferenceRoleSettingsOf(
     consumer: inferenceJobConsumer(jobId),
   };
 }
-
-/** Records an inference job's consumer lets out unacknowledged: two batches per worker. */
-export function inferenceMaxAckPending(spec: Pick<JobSpec, 'cluster' | 'inference'>): number {
-  return 2 * spec.cluster.workers * (spec.inference?.batchSize ?? 1);
-}
