@@ -15,6 +15,7 @@ import { flightsPipelineSpec, flightsSourceDeclaration } from '@dln/features';
 import { flightsJobSpec } from '@dln/jobs';
 import { dropPostgresSchema } from '@dln/persistence';
 import {
+  call,
   freePort,
   PrivateNatsServer,
   ServiceProcess,
@@ -41,21 +42,6 @@ function random(): number {
   let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
   t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-
-async function call<T>(
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, {
-    method,
-    ...(body !== undefined
-      ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-      : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@ import { JobView, NodeList, Subjects } from '@dln/contracts';
 import { flightsPipelineSpec, flightsSourceDeclaration } from '@dln/features';
 import { flightsJobSpec } from '@dln/jobs';
 import { connectNats, jetStreamManagerOf, NatsConnection } from '@dln/messaging';
-import { PrivateNatsServer, ServiceProcess, uniqueRoot, waitFor } from '@dln/testing';
+import { call, PrivateNatsServer, ServiceProcess, uniqueRoot, waitFor } from '@dln/testing';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,21 +25,6 @@ const flights = JSON.parse(
     'utf8',
   ),
 ) as unknown[];
-
-async function call<T>(
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, {
-    method,
-    ...(body !== undefined
-      ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-      : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
 
 function isAlive(pid: number): boolean {
   try {

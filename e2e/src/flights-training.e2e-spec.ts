@@ -16,11 +16,12 @@ import {
 } from '@dln/ml';
 import { RoleObjects } from '@dln/ps-wire';
 import {
+  call,
   deleteStreamsOfRoot,
   loadFlights,
   ServiceProcess,
-  TEST_NATS_URL,
   storedDate,
+  TEST_NATS_URL,
   uniqueRoot,
   waitFor,
 } from '@dln/testing';
@@ -33,21 +34,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // prediction, on the real flights data, then REST predictions checked against the exported model
 // run in this process on the same records.
 const flights = loadFlights();
-
-async function call<T>(
-  method: string,
-  url: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, {
-    method,
-    ...(body !== undefined
-      ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
-      : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
 
 describe('flights: batch training over separate processes, then direct prediction', () => {
   const root = uniqueRoot('flights_e2e');
