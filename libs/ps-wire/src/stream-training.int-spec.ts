@@ -276,4 +276,26 @@ describe('a stream job on real NATS: shared consumer, progressive metric, export
     const progress = reports.filter((r) => r.type === 'progress' && r.loss !== null);
     expect(progress.length).toBeGreaterThan(2);
   }, 180_000);
+
+  it('a stopped stream worker ends at once, quietly, while no shard answers (it did not outlive its node)', async () => {
+    // The first test stopped the job's ps: the worker's positions query finds no responder and
+    // would be asked again for the client's whole unavailable window without the role's signal.
+    const stop = new AbortController();
+    const workerNc = await connectNats({ servers: TEST_NATS_URL, name: 'worker-stopped' });
+    try {
+      const run = runStreamWorkerRole(roleConfig('worker', 0, 7), {
+        nc: workerNc,
+        signal: stop.signal,
+        ready: quiet,
+        log: quiet,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const stoppedAt = performance.now();
+      stop.abort();
+      await expect(run).resolves.toBeUndefined();
+      expect(performance.now() - stoppedAt).toBeLessThan(5_000);
+    } finally {
+      await workerNc.close();
+    }
+  }, 60_000);
 });

@@ -58,11 +58,21 @@ export async function runStreamWorkerRole(
     subjects,
     token: config.token,
     shardSizes: config.parameters.shardSizes,
+    // Stopped, it leaves at once: a push to a shard that is gone would otherwise be asked again
+    // for the client's whole unavailable window (10 min) and the role outlive its node.
+    signal: runtime.signal,
   });
-  const positions = await Promise.all(
-    config.parameters.shardSizes.map((_, shard) => client.positions(shard)),
-  );
-  const startStep = Math.max(0, ...positions.map((p) => positionsOf(p)[config.index] ?? 0));
+  let startStep: number;
+  try {
+    const positions = await Promise.all(
+      config.parameters.shardSizes.map((_, shard) => client.positions(shard)),
+    );
+    startStep = Math.max(0, ...positions.map((p) => positionsOf(p)[config.index] ?? 0));
+  } catch (error) {
+    if (!runtime.signal.aborted) throw error;
+    log('info', 'stream worker stopped before it started');
+    return;
+  }
   const source = new NatsStreamSource({
     nc,
     subjects,
