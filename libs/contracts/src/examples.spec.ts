@@ -17,7 +17,11 @@ describe('example codec', () => {
   });
 
   it('keeps a missing label as NaN and decodes from an offset view', () => {
-    const bytes = encodeExample({ dense: new Float32Array([1]), ids: new Int32Array(0), label: NaN });
+    const bytes = encodeExample({
+      dense: new Float32Array([1]),
+      ids: new Int32Array(0),
+      label: NaN,
+    });
     const padded = new Uint8Array(bytes.byteLength + 3);
     padded.set(bytes, 3);
     const back = decodeExample(padded.subarray(3));
@@ -26,7 +30,11 @@ describe('example codec', () => {
   });
 
   it('refuses truncated bytes and unknown format versions', () => {
-    const bytes = encodeExample({ dense: new Float32Array([1, 2]), ids: new Int32Array([1]), label: 0 });
+    const bytes = encodeExample({
+      dense: new Float32Array([1, 2]),
+      ids: new Int32Array([1]),
+      label: 0,
+    });
     expect(() => decodeExample(bytes.subarray(0, 8))).toThrow(ExampleFormatError);
     expect(() => decodeExample(bytes.subarray(0, bytes.byteLength - 4))).toThrow(/header says/);
     const wrong = bytes.slice();

@@ -10,7 +10,13 @@ export const EXAMPLE_FORMAT_VERSION = 1;
  */
 export const outputSchemaSchema = z.object({
   formatVersion: z.literal(EXAMPLE_FORMAT_VERSION),
-  dense: z.array(z.object({ name: z.string(), offset: z.number().int().nonnegative(), width: z.number().int().positive() })),
+  dense: z.array(
+    z.object({
+      name: z.string(),
+      offset: z.number().int().nonnegative(),
+      width: z.number().int().positive(),
+    }),
+  ),
   denseWidth: z.number().int().nonnegative(),
   ids: z.array(z.object({ name: z.string(), cardinality: z.number().int().positive() })),
   label: z.discriminatedUnion('kind', [
@@ -62,17 +68,22 @@ export class ExampleFormatError extends Error {
 }
 
 export function decodeExample(bytes: Uint8Array): Example {
-  if (bytes.byteLength < HEADER_BYTES) throw new ExampleFormatError(`example too short: ${bytes.byteLength} bytes`);
+  if (bytes.byteLength < HEADER_BYTES)
+    throw new ExampleFormatError(`example too short: ${bytes.byteLength} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(0, true);
   if (version !== EXAMPLE_FORMAT_VERSION) {
-    throw new ExampleFormatError(`example format ${version} is not supported (expected ${EXAMPLE_FORMAT_VERSION})`);
+    throw new ExampleFormatError(
+      `example format ${version} is not supported (expected ${EXAMPLE_FORMAT_VERSION})`,
+    );
   }
   const idCount = view.getUint16(2, true);
   const denseWidth = view.getUint32(4, true);
   const expected = HEADER_BYTES + 4 * (denseWidth + idCount);
   if (bytes.byteLength !== expected) {
-    throw new ExampleFormatError(`example has ${bytes.byteLength} bytes, its header says ${expected}`);
+    throw new ExampleFormatError(
+      `example has ${bytes.byteLength} bytes, its header says ${expected}`,
+    );
   }
   const dense = new Float32Array(denseWidth);
   const ids = new Int32Array(idCount);

@@ -13,10 +13,14 @@ export const fencingTokenSchema = z.object({
 export type FencingToken = z.infer<typeof fencingTokenSchema>;
 
 /** How a receiver that knows `current` judges an incoming token for the same role. */
-export function compareFencing(current: FencingToken, incoming: FencingToken): 'current' | 'stale' | 'newer' {
+export function compareFencing(
+  current: FencingToken,
+  incoming: FencingToken,
+): 'current' | 'stale' | 'newer' {
   if (incoming.generation !== current.generation) {
     return incoming.generation < current.generation ? 'stale' : 'newer';
   }
-  if (incoming.attempt !== current.attempt) return incoming.attempt < current.attempt ? 'stale' : 'newer';
+  if (incoming.attempt !== current.attempt)
+    return incoming.attempt < current.attempt ? 'stale' : 'newer';
   return 'current';
 }

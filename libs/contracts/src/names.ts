@@ -10,9 +10,7 @@ export const NAME_PATTERN = /^[a-z0-9_-]{1,64}$/;
 export const NAME_RULE = 'lowercase letters, digits, "_" or "-", 1 to 64 characters';
 
 /** Validator for a resource name (source, pipeline, model, job, subject root). */
-export const resourceName = z
-  .string()
-  .regex(NAME_PATTERN, { message: `must be ${NAME_RULE}` });
+export const resourceName = z.string().regex(NAME_PATTERN, { message: `must be ${NAME_RULE}` });
 
 export function isValidName(name: string): boolean {
   return NAME_PATTERN.test(name);

@@ -58,7 +58,11 @@ export function isFinalJobState(state: JobState): boolean {
   return JOB_TRANSITIONS[state].length === 0;
 }
 
-export function canTransition<S extends string>(table: Readonly<Record<S, readonly S[]>>, from: S, to: S): boolean {
+export function canTransition<S extends string>(
+  table: Readonly<Record<S, readonly S[]>>,
+  from: S,
+  to: S,
+): boolean {
   return table[from].includes(to);
 }
 

@@ -39,12 +39,14 @@ export const ControlPattern = {
 export type ControlPattern = (typeof ControlPattern)[keyof typeof ControlPattern];
 
 function token(kind: string, value: string): string {
-  if (!NAME_PATTERN.test(value)) throw new Error(`${kind} "${value}" is not a valid name: ${NAME_RULE}`);
+  if (!NAME_PATTERN.test(value))
+    throw new Error(`${kind} "${value}" is not a valid name: ${NAME_RULE}`);
   return value;
 }
 
 function integerToken(kind: string, value: number): string {
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${kind} must be a non-negative integer`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new Error(`${kind} must be a non-negative integer`);
   return String(value);
 }
 

@@ -13,7 +13,11 @@ export function toFieldIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
  * Validates an input from outside (HTTP body, NATS message, job spec) against its contract and
  * throws a ValidationError that names every offending field.
  */
-export function parseInput<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+export function parseInput<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  what: string,
+): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
     const issues = toFieldIssues(result.error);
@@ -27,4 +31,6 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, what:
 }
 
 /** A finite number: zod's number() already refuses NaN; this also refuses ±Infinity. */
-export const finiteNumber = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
+export const finiteNumber = z
+  .number()
+  .refine(Number.isFinite, { message: 'must be a finite number' });
