@@ -9,6 +9,7 @@ export * from './models';
 export * from './nodes';
 export * from './sources';
 export * from './pipelines';
+export * from './time-zones';
 export * from './jobs';
 export * from './training';
 export * from './streaming';

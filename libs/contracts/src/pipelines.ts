@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { outputSchemaSchema } from './examples';
 import { resourceName } from './names';
+import { isTimeZone } from './time-zones';
 import { finiteNumber } from './validation';
 
 /** Limits that keep a pipeline's spec, snapshot and examples bounded. */
@@ -116,15 +117,6 @@ export const datetimeFeatureSchema = z.object({
     .default('UTC'),
   encoding: encodingSchema.default('onehot'),
 });
-
-export function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const featureSpecSchema = z.discriminatedUnion('kind', [
   numericFeatureSchema,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { resourceName } from './names';
+import { isTimeZone } from './time-zones';
 
 /**
  * Sources: declared record schemas, how records are ingested (REST and NATS), and the stored
@@ -76,25 +77,14 @@ export const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 /** Name of the id field added to sources that declare none. */
 export const DEFAULT_ID_FIELD = '_id';
 
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const positiveInt = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 
 /** One declared field. `timezone` (IANA, e.g. `America/New_York`) applies to zone-less timestamps. */
 export const fieldDeclarationSchema = z
   .object({
-    name: z
-      .string()
-      .regex(FIELD_NAME_PATTERN, {
-        message: 'must be a letter or "_" then letters, digits, "_" or "-", at most 64',
-      }),
+    name: z.string().regex(FIELD_NAME_PATTERN, {
+      message: 'must be a letter or "_" then letters, digits, "_" or "-", at most 64',
+    }),
     type: z.enum([
       FieldType.Number,
       FieldType.Integer,
