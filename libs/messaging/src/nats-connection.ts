@@ -1,3 +1,4 @@
+import { setSha256Backend } from '@nats-io/obj';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 
 export interface NatsConnectionOptions {
@@ -22,6 +23,10 @@ function serverList(servers: string | string[]): string[] {
  * use it. It reconnects forever, so a NATS restart never takes a service down.
  */
 export async function connectNats(options: NatsConnectionOptions): Promise<NatsConnection> {
+  // Object Store digests with node:crypto: the client's default pure-JS SHA-256 took ~6 ms per
+  // 300 KB on the event loop (models, checkpoints), 20x the native hash; a model swap spent
+  // 40-50 ms of the prediction service's loop hashing.
+  setSha256Backend('native');
   return connect({
     servers: serverList(options.servers),
     name: options.name,
