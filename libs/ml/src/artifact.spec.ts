@@ -115,6 +115,25 @@ describe('model artifact', () => {
       new TextEncoder().encode('{"formatVersion":2}'),
     );
     expect(() => artifactFromBlobs(badHeader)).toThrow(/artifact.json is invalid: formatVersion/);
+    // A stored Infinity is refused wherever the blob sits in its buffer (aligned or not).
+    const weights = blobs.get(ArtifactFile.Weights)!;
+    for (const at of [0, 1, 4, 7]) {
+      const pool = new Uint8Array(weights.byteLength + 16);
+      const placed = pool.subarray(at, at + weights.byteLength);
+      placed.set(weights);
+      new DataView(placed.buffer, placed.byteOffset).setFloat32(
+        weights.byteLength - 4,
+        Infinity,
+        true,
+      );
+      const infinite = new Map(blobs).set(ArtifactFile.Weights, placed);
+      expect(() => artifactFromBlobs(infinite)).toThrow(/non-finite value \(Infinity\)/);
+      const intact = new Map(blobs).set(
+        ArtifactFile.Weights,
+        pool.subarray(at, at + weights.byteLength).fill(0),
+      );
+      expect(() => artifactFromBlobs(intact)).not.toThrow();
+    }
     const notJson = new Map(blobs).set(ArtifactFile.Model, new TextEncoder().encode('{'));
     expect(() => artifactFromBlobs(notJson)).toThrow(/model.json is not JSON/);
     model.dispose();

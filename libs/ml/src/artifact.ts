@@ -74,20 +74,31 @@ function classNamesOf(schema: OutputSchema): string[] {
   return schema.label.kind === 'binary' ? ['1'] : [];
 }
 
+/**
+ * `size` float32 values at byte `offset` of `bytes`, read in place when 4-byte aligned (a Node
+ * Buffer may sit at any offset of a shared pool), else from a copy.
+ */
+function float32View(bytes: Uint8Array, offset: number, size: number): Float32Array {
+  const start = bytes.byteOffset + offset;
+  if (start % 4 === 0 && offset + 4 * size <= bytes.byteLength)
+    return new Float32Array(bytes.buffer, start, size);
+  const copy = new Uint8Array(4 * size);
+  copy.set(bytes.subarray(offset, offset + 4 * size));
+  return new Float32Array(copy.buffer);
+}
+
 function checkFinite(specs: readonly z.infer<typeof weightEntrySchema>[], bytes: Uint8Array): void {
   let offset = 0;
   for (const spec of specs) {
     const size = spec.shape.reduce((product, dim) => product * dim, 1);
     if (spec.dtype === 'float32') {
-      // A fresh copy: `bytes` may be a Node Buffer, whose slice() is a view of a shared pool.
-      const copy = new Uint8Array(4 * size);
-      copy.set(bytes.subarray(offset, offset + 4 * size));
-      const values = new Float32Array(copy.buffer);
-      const bad = values.findIndex((value) => !Number.isFinite(value));
-      if (bad >= 0)
-        throw new ArtifactError(
-          `weight ${spec.name} has a non-finite value (${values[bad]}) at ${bad}: refusing to export`,
-        );
+      const values = float32View(bytes, offset, size);
+      for (let i = 0; i < values.length; i += 1) {
+        if (!Number.isFinite(values[i]))
+          throw new ArtifactError(
+            `weight ${spec.name} has a non-finite value (${values[i]}) at ${i}: refusing to export`,
+          );
+      }
     }
     offset += 4 * size;
   }

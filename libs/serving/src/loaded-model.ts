@@ -100,8 +100,13 @@ export class LoadedModel {
   async compilePlan(): Promise<void> {
     if (this.plan || this.disposed) return;
     const plan = compileInferencePlan(this.artifact.model);
+    if (!plan) return;
     await nextTurn();
-    if (plan && !this.disposed) this.plan = this.checkedPlan(plan);
+    const probe = this.probeBatch();
+    const expected = this.probe(probe, undefined);
+    await nextTurn();
+    if (expected && !this.disposed)
+      this.plan = this.agreeing(plan, expected, this.probe(probe, plan));
   }
 
   /** Whether scoring runs the compiled plan (else LayersModel.predictOnBatch). */
@@ -110,12 +115,17 @@ export class LoadedModel {
   }
 
   /** The compiled plan, kept only if it gives the layers model's own answers on a probe batch. */
-  private checkedPlan(
-    plan = compileInferencePlan(this.artifact.model),
-  ): InferencePlan | undefined {
+  private checkedPlan(): InferencePlan | undefined {
+    const plan = compileInferencePlan(this.artifact.model);
     if (!plan) return undefined;
+    const probe = this.probeBatch();
+    const expected = this.probe(probe, undefined);
+    return expected && this.agreeing(plan, expected, this.probe(probe, plan));
+  }
+
+  private probeBatch(): EncodedBatch {
     const rows = 3;
-    const probe: EncodedBatch = {
+    return {
       size: rows,
       dense: Float32Array.from(
         { length: rows * this.outputSchema.denseWidth },
@@ -126,17 +136,29 @@ export class LoadedModel {
         return column ? Math.floor(i / this.outputSchema.ids.length) % column.cardinality : 0;
       }),
     };
+  }
+
+  /** The scores of `batch` through `plan` (or the layers model), undefined if it throws. */
+  private probe(batch: EncodedBatch, plan: InferencePlan | undefined): Float32Array | undefined {
     try {
-      const expected = this.predict(probe, undefined);
-      const got = this.predict(probe, plan);
-      return expected.every(
-        (value, i) => Math.abs(value - (got[i] as number)) <= 1e-5 * Math.max(1, Math.abs(value)),
-      )
-        ? plan
-        : undefined;
+      return this.predict(batch, plan);
     } catch {
       return undefined;
     }
+  }
+
+  private agreeing(
+    plan: InferencePlan,
+    expected: Float32Array,
+    got: Float32Array | undefined,
+  ): InferencePlan | undefined {
+    return got &&
+      got.length === expected.length &&
+      expected.every(
+        (value, i) => Math.abs(value - (got[i] as number)) <= 1e-5 * Math.max(1, Math.abs(value)),
+      )
+      ? plan
+      : undefined;
   }
 
   /** Plain data to build the same encoder elsewhere (a parsing worker thread). */

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { artifactFor, records } from './fixtures/models';
 import { DEFAULT_SERVING_LIMITS } from './limits';
 import { LoadedModel } from './loaded-model';
-import { loadModelStepwise } from './stepwise-load';
+import { loadModelStepwise, withZeroInitializers } from './stepwise-load';
 
 describe('loading a model in steps', () => {
   let servable: ReturnType<typeof artifactFor>;
@@ -63,5 +63,29 @@ describe('loading a model in steps', () => {
     expect(later.compiled).toBe(true);
     const after = Array.from(later.run(batch));
     after.forEach((value, i) => expect(value).toBeCloseTo(before[i] as number, 5));
+  });
+
+  it('builds the layers with zero initializers (their weights are all set after), nothing else changed', () => {
+    const topology = servable.model.toJSON(null, false) as unknown as Record<string, unknown>;
+    const zeroed = withZeroInitializers(topology);
+    const initializers: unknown[] = [];
+    const strip = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(strip)
+        : value !== null && typeof value === 'object'
+          ? Object.fromEntries(
+              Object.entries(value).map(([key, inner]) => {
+                if (!key.endsWith('_initializer')) return [key, strip(inner)];
+                initializers.push(inner);
+                return [key, null];
+              }),
+            )
+          : value;
+    expect(strip(zeroed)).toEqual(strip(topology));
+    expect(initializers.length).toBeGreaterThan(0);
+    const zeros = '{"class_name":"Zeros","config":{}}';
+    const half = initializers.length / 2;
+    expect(initializers.slice(0, half).every((i) => JSON.stringify(i) === zeros)).toBe(true);
+    expect(initializers.slice(half).some((i) => JSON.stringify(i) !== zeros)).toBe(true);
   });
 });

@@ -13,7 +13,9 @@ export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmedia
 export async function loadModelStepwise(artifact: ModelArtifact): Promise<tf.LayersModel> {
   // The topology is checked as a JSON object by artifactFromBlobs; tfjs reads its own format.
   const topology = artifact.modelJson.modelTopology as unknown as tf.io.ModelJSON['modelTopology'];
-  const model = (await tf.models.modelFromJSON({ modelTopology: topology })) as tf.LayersModel;
+  const model = (await tf.models.modelFromJSON({
+    modelTopology: withZeroInitializers(topology),
+  })) as tf.LayersModel;
   try {
     await nextTurn();
     const { weightData } = artifact;
@@ -36,4 +38,29 @@ export async function loadModelStepwise(artifact: ModelArtifact): Promise<tf.Lay
     model.dispose();
     throw error;
   }
+}
+
+/**
+ * The topology with every initializer replaced by zeros: the weights set next overwrite all of
+ * them (strictly), and drawing the random initial values cost 3-5 ms of the swap for a 50k
+ * parameter MLP against 0.3-0.7 ms for zeros.
+ */
+export function withZeroInitializers<T>(topology: T): T {
+  const zeroed = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(zeroed);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => [
+        key,
+        key.endsWith('_initializer') && isSerializedObject(inner)
+          ? { class_name: 'Zeros', config: {} }
+          : zeroed(inner),
+      ]),
+    );
+  };
+  return zeroed(topology) as T;
+}
+
+function isSerializedObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && 'class_name' in value;
 }
