@@ -4,6 +4,7 @@ import { OutputSchema, outputUnits, PipelineSnapshot, SourceDeclaration } from '
 import { InputName } from '@dln/ml';
 import { AggregateReader, readAggregates, StreamServing, writeAggregateSlots } from './aggregates';
 import { compileInferencePlan, InferencePlan } from './inference-plan';
+import { planAgreedBefore, planSignature, rememberAgreedPlan } from './plan-agreement';
 import { nextTurn } from './stepwise-load';
 import { inputFieldsOf } from './instances';
 import { ServingLimits } from './limits';
@@ -101,12 +102,17 @@ export class LoadedModel {
     if (this.plan || this.disposed) return;
     const plan = compileInferencePlan(this.artifact.model);
     if (!plan) return;
+    const signature = planSignature(this.artifact.model);
+    if (planAgreedBefore(signature)) {
+      this.plan = plan;
+      return;
+    }
     await nextTurn();
     const probe = this.probeBatch();
     const expected = this.probe(probe, undefined);
     await nextTurn();
     if (expected && !this.disposed)
-      this.plan = this.agreeing(plan, expected, this.probe(probe, plan));
+      this.plan = this.agreeing(signature, plan, expected, this.probe(probe, plan));
   }
 
   /** Whether scoring runs the compiled plan (else LayersModel.predictOnBatch). */
@@ -114,13 +120,18 @@ export class LoadedModel {
     return this.plan !== undefined;
   }
 
-  /** The compiled plan, kept only if it gives the layers model's own answers on a probe batch. */
+  /**
+   * The compiled plan, kept only if it gives the layers model's own answers on a probe batch (or a
+   * plan of the same architecture did before).
+   */
   private checkedPlan(): InferencePlan | undefined {
     const plan = compileInferencePlan(this.artifact.model);
     if (!plan) return undefined;
+    const signature = planSignature(this.artifact.model);
+    if (planAgreedBefore(signature)) return plan;
     const probe = this.probeBatch();
     const expected = this.probe(probe, undefined);
-    return expected && this.agreeing(plan, expected, this.probe(probe, plan));
+    return expected && this.agreeing(signature, plan, expected, this.probe(probe, plan));
   }
 
   private probeBatch(): EncodedBatch {
@@ -147,18 +158,22 @@ export class LoadedModel {
     }
   }
 
+  /** `plan` when its scores match the layers model's (remembered for its architecture). */
   private agreeing(
+    signature: string,
     plan: InferencePlan,
     expected: Float32Array,
     got: Float32Array | undefined,
   ): InferencePlan | undefined {
-    return got &&
+    const agrees =
+      got !== undefined &&
       got.length === expected.length &&
       expected.every(
         (value, i) => Math.abs(value - (got[i] as number)) <= 1e-5 * Math.max(1, Math.abs(value)),
-      )
-      ? plan
-      : undefined;
+      );
+    if (!agrees) return undefined;
+    rememberAgreedPlan(signature);
+    return plan;
   }
 
   /** Plain data to build the same encoder elsewhere (a parsing worker thread). */
