@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { artifactToBlobs, exportModelArtifact } from '@dln/ml';
+import { ArtifactFile, artifactToBlobs, exportModelArtifact } from '@dln/ml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { servableFromBlobs } from './artifact';
 import { artifactFor, records, source } from './fixtures/models';
@@ -29,5 +29,30 @@ describe('servableFromBlobs', () => {
     const body = { instances: records(4, 9).map(({ rid: _r, y: _y, ...rest }) => rest) };
     const batch = after.encoder.encode(body, 'predict');
     expect(Array.from(after.run(batch))).toEqual(Array.from(before.run(batch)));
+  });
+
+  it('validates a pipeline blob once per content: the next version pinning it shares its snapshot', async () => {
+    const blobsOf = async (seed: number, withSource: boolean) => {
+      const original = artifactFor('binary', seed, false);
+      const exported = await exportModelArtifact(original.model, {
+        pipeline: withSource ? { snapshot: original.snapshot, source } : original.snapshot,
+        outputSchema: original.outputSchema,
+      });
+      original.model.dispose();
+      return artifactToBlobs(exported);
+    };
+    const v1 = await servableFromBlobs(await blobsOf(11, true));
+    const v2 = await servableFromBlobs(await blobsOf(12, true));
+    const other = await servableFromBlobs(await blobsOf(11, false));
+    expect(v2.snapshot).toBe(v1.snapshot);
+    expect(other.snapshot).not.toBe(v1.snapshot);
+    expect(other.snapshot).toEqual(v1.snapshot);
+    const broken = new Map(await blobsOf(13, true)).set(
+      ArtifactFile.Pipeline,
+      new TextEncoder().encode('{"snapshot":{"spec":1}}'),
+    );
+    for (let i = 0; i < 2; i += 1)
+      await expect(servableFromBlobs(broken)).rejects.toThrow(/not a fitted pipeline snapshot/);
+    [v1, v2, other].forEach((servable) => servable.model.dispose());
   });
 });
