@@ -45,6 +45,7 @@ describe('servableFromBlobs', () => {
     const v2 = await servableFromBlobs(await blobsOf(12, true));
     const other = await servableFromBlobs(await blobsOf(11, false));
     expect(v2.snapshot).toBe(v1.snapshot);
+    expect(Object.isFrozen(v1.snapshot.spec.features)).toBe(true);
     expect(other.snapshot).not.toBe(v1.snapshot);
     expect(other.snapshot).toEqual(v1.snapshot);
     const broken = new Map(await blobsOf(13, true)).set(

@@ -45,10 +45,18 @@ function validatedOnce<T>(
   if (!pipelineBlob) return validate();
   const key = `${kind}:${createHash('sha256').update(pipelineBlob).digest('base64')}`;
   if (validatedPipelines.has(key)) return validatedPipelines.get(key) as T;
-  const value = validate();
+  // Every version pinning this blob shares the value: frozen, so no reader can change another's.
+  const value = deepFreeze(validate());
   if (validatedPipelines.size >= MAX_VALIDATED_PIPELINES)
     validatedPipelines.delete(validatedPipelines.keys().next().value as string);
   validatedPipelines.set(key, value);
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const inner of Object.values(value)) deepFreeze(inner);
   return value;
 }
 

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 
-/** Bound on remembered architectures: a long-running service sees few, but never grows without end. */
+/** Bound on remembered architectures: a service sees few, but the set never grows without end. */
 const MAX_REMEMBERED = 256;
 const agreed = new Set<string>();
 
 /**
  * A model's architecture without its weights or layer names: per layer its class, the config
- * that inference reads, weight shapes and the layers it reads from (by position). Two models with the same signature
- * run the same compiled ops; only their weights differ.
+ * that inference reads, weight shapes and the layers it reads from (by position). Two models
+ * with the same signature run the same compiled ops; only their weights differ.
  */
 export function planSignature(model: tf.LayersModel): string {
   const position = new Map<tf.layers.Layer, number>(model.layers.map((layer, i) => [layer, i]));
@@ -39,7 +39,7 @@ export function rememberAgreedPlan(signature: string): void {
   agreed.add(signature);
 }
 
-/** Training-only settings (initializers, regularizers, constraints) and the name do not change the ops. */
+/** Training-only settings (initializers, regularizers, constraints) and names do not change the ops. */
 const TRAINING_ONLY = /(Initializer|Regularizer|Constraint)$/;
 
 function inferenceConfig(layer: tf.layers.Layer): Record<string, unknown> {
