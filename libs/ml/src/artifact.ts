@@ -23,6 +23,8 @@ const weightEntrySchema = z.object({
   shape: z.array(z.number().int().min(0)),
   dtype: z.enum(['float32', 'int32']),
 });
+/** One weight of an artifact's manifest: its bytes follow the previous weight's, 4 per value. */
+export type WeightEntry = z.infer<typeof weightEntrySchema>;
 const modelJsonSchema = z.object({
   format: z.string().optional(),
   generatedBy: z.string().optional(),
@@ -87,7 +89,7 @@ function float32View(bytes: Uint8Array, offset: number, size: number): Float32Ar
   return new Float32Array(copy.buffer);
 }
 
-function checkFinite(specs: readonly z.infer<typeof weightEntrySchema>[], bytes: Uint8Array): void {
+function checkFinite(specs: readonly WeightEntry[], bytes: Uint8Array): void {
   let offset = 0;
   for (const spec of specs) {
     const size = spec.shape.reduce((product, dim) => product * dim, 1);

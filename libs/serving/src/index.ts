@@ -14,5 +14,6 @@ export * from './predictor';
 export * from './parse-protocol';
 export * from './parse-pool';
 export * from './artifact';
+export * from './model-shells';
 export * from './inference-plan';
 export * from './record-scoring';

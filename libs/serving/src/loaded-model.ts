@@ -6,6 +6,7 @@ import { AggregateReader, readAggregates, StreamServing, writeAggregateSlots } f
 import { compileInferencePlan, InferencePlan } from './inference-plan';
 import { planAgreedBefore, planSignature, rememberAgreedPlan } from './plan-agreement';
 import { nextTurn } from './stepwise-load';
+import { modelShells } from './model-shells';
 import { inputFieldsOf } from './instances';
 import { ServingLimits } from './limits';
 import { EncodedBatch, EncodingSpec, RequestEncoder } from './request-encoder';
@@ -247,6 +248,7 @@ export class LoadedModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.artifact.model.dispose();
+    // Kept for a later version of the same topology when it was loaded through the shells.
+    modelShells.recycle(this.artifact.model);
   }
 }
