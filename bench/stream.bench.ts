@@ -168,7 +168,7 @@ async function main(): Promise<void> {
       env: {
         NATS_URL: TEST_NATS_URL,
         SUBJECT_ROOT: root,
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env['BENCH_STREAM_LOG_LEVEL'] ?? 'warn',
         // BENCH_STREAM_PROFILE=<dir>: the service writes a .cpuprofile there when it stops.
         ...(process.env['BENCH_STREAM_PROFILE']
           ? { NODE_OPTIONS: `--require ${profileHook(process.env['BENCH_STREAM_PROFILE'])}` }
@@ -264,6 +264,7 @@ async function main(): Promise<void> {
     log(
       `REST ${REST_PER_S} req/s, batch 1: steady p99 ${steadyP99.toFixed(2)} ms; during ${SWAPS} swaps p99 ${swapP99.toFixed(2)} ms (${(swapP99 / steadyP99).toFixed(2)}x; default now v${served.models[MODEL]}); every request answered 200; event-loop delay max steady ${steadyLoop.max.toFixed(1)} ms, during swaps ${swapLoop.max.toFixed(1)} ms; load average ${load()}`,
     );
+    for (const line of service.logs.filter((l) => l.includes('"version loaded"'))) log(`  ${line}`);
     log(`load average at the end ${load()} (2 cores; others' processes count)`);
     log(
       JSON.stringify({

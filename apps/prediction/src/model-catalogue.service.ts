@@ -31,16 +31,10 @@ import { ArtifactSource } from './artifact-source';
 import { FeatureAggregates } from './feature-aggregates';
 import type { PredictionConfig } from './prediction.config';
 import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
+import { loadOrder, versionsToKeep } from './version-policy';
 
+const round = (ms: number): number => Math.round(ms * 100) / 100;
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Which versions of a model to hold: the default and the newest `keep`. */
-export function versionsToKeep(versions: readonly ModelVersion[], keep: number): Set<number> {
-  const newest = [...versions].sort((a, b) => b.version - a.version).slice(0, keep);
-  const wanted = new Set(newest.map((v) => v.version));
-  for (const v of versions) if (v.isDefault || v.pinned) wanted.add(v.version);
-  return wanted;
-}
 
 /**
  * Learns model versions from the AM (the catalogue at start, retried until the AM answers, then
@@ -192,13 +186,15 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
     }
     this.registry.setDefault(model, wantedDefault);
     // Versions to (re)load: new ones, and ones that failed or were unloaded and are wanted again.
-    const loads = versions
-      .filter((v) => {
+    // One at a time (see loadOrder): concurrent loads ran their steps back to back on the loop.
+    const loads = loadOrder(
+      versions.filter((v) => {
         const state = this.registry.state(model, v.version);
         return keep.has(v.version) && (state === VersionState.Start || state === VersionState.End);
-      })
-      .map((v) => this.load(v));
-    await Promise.all(loads);
+      }),
+      wantedDefault,
+    );
+    for (const version of loads) await this.load(version);
     for (const version of this.registry.availableVersions(model)) {
       if (!keep.has(version)) this.retire(model, version);
     }
@@ -207,8 +203,10 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
   private async load(version: ModelVersion): Promise<void> {
     const { model } = version;
     this.registry.mark(model, version.version, VersionState.Loading);
+    const started = performance.now();
     try {
       const blobs = await this.artifacts.blobs(version);
+      const fetched = performance.now();
       const servable = await servableFromBlobs(
         blobs,
         (source) => this.artifacts.declaration(source),
@@ -229,8 +227,10 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
         this.aggregates,
         { plan: 'later' },
       );
+      const built = performance.now();
       await nextTurn();
       await loaded.compilePlan();
+      const planned = performance.now();
       this.pool?.register(model, version.version, loaded.encodingSpec(this.limits));
       this.registry.available(model, new ServedVersion(loaded, this.limits));
       this.logger.log({
@@ -238,6 +238,12 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
         model,
         version: version.version,
         default: this.registry.defaultVersion(model),
+        ms: {
+          fetch: round(fetched - started),
+          build: round(built - fetched),
+          plan: round(planned - built),
+          total: round(performance.now() - started),
+        },
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
