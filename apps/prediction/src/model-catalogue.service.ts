@@ -30,7 +30,8 @@ import {
 import { ArtifactSource } from './artifact-source';
 import { FeatureAggregates } from './feature-aggregates';
 import type { PredictionConfig } from './prediction.config';
-import { PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
+import { BLOB_FETCH_THREAD, PARSE_POOL, PREDICTION_CONFIG } from './prediction.tokens';
+import { BlobFetchThread } from './blob-fetch/blob-fetch-thread';
 import { loadOrder, versionsToKeep } from './version-policy';
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
@@ -58,8 +59,11 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
     @Inject(SUBJECTS) private readonly subjects: Subjects,
     @Inject(PREDICTION_CONFIG) private readonly config: PredictionConfig,
     @Optional() @Inject(PARSE_POOL) private readonly pool?: ParsePool,
+    @Optional() @Inject(BLOB_FETCH_THREAD) blobThread?: BlobFetchThread,
   ) {
-    this.artifacts = new ArtifactSource(nats, subjects);
+    this.artifacts = new ArtifactSource(nats, subjects, blobThread, (message) =>
+      this.logger.warn(message),
+    );
     this.aggregates = new FeatureAggregates(nats, subjects, config.AGGREGATES_TIMEOUT_MS);
   }
 

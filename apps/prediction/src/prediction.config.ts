@@ -16,6 +16,8 @@ export const predictionEnvSchema = baseEnvSchema.extend({
   PARSE_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
   /** Bodies of at least this many bytes are parsed in a worker thread. */
   OFFLOAD_BYTES: positive(16 * 1024, 1 << 30),
+  /** Read model artifacts in a worker thread with its own NATS connection (off the serving loop). */
+  ARTIFACT_FETCH_THREAD: z.enum(['on', 'off']).default('on'),
   /** Versions per model kept loaded besides the default (newest first). */
   KEEP_VERSIONS: positive(2, 64),
   /** Wait between catalogue requests while the AM does not answer. */

@@ -12,17 +12,26 @@ import {
 import { ModelCatalogueService } from './model-catalogue.service';
 import type { PredictionConfig } from './prediction.config';
 import { PredictionController } from './prediction.controller';
-import { PARSE_POOL, PREDICTION_CONFIG, SCORING_METRICS } from './prediction.tokens';
+import {
+  BLOB_FETCH_THREAD,
+  PARSE_POOL,
+  PREDICTION_CONFIG,
+  SCORING_METRICS,
+} from './prediction.tokens';
+import { BlobFetchThread } from './blob-fetch/blob-fetch-thread';
 import { registerServingMetrics } from './serving.metrics';
 import { ScorersController } from './scoring/scorers.controller';
 import { ScorersService } from './scoring/scorers.service';
 import { registerScoringMetrics } from './scoring/scoring.metrics';
 
-/** Stops the parse workers with the app. */
-class PoolCloser implements OnApplicationShutdown {
-  constructor(@Optional() @Inject(PARSE_POOL) private readonly pool?: ParsePool) {}
+/** Stops the worker threads with the app. */
+class ThreadCloser implements OnApplicationShutdown {
+  constructor(
+    @Optional() @Inject(PARSE_POOL) private readonly pool?: ParsePool,
+    @Optional() @Inject(BLOB_FETCH_THREAD) private readonly blobs?: BlobFetchThread,
+  ) {}
   async onApplicationShutdown(): Promise<void> {
-    await this.pool?.close();
+    await Promise.all([this.pool?.close(), this.blobs?.close()]);
   }
 }
 
@@ -53,6 +62,21 @@ export class PredictionModule {
             config.PARSE_WORKERS > 0 ? new ParsePool(config.PARSE_WORKERS) : undefined,
         },
         {
+          provide: BLOB_FETCH_THREAD,
+          useFactory: () =>
+            config.ARTIFACT_FETCH_THREAD === 'on'
+              ? new BlobFetchThread({
+                  connection: {
+                    servers: config.NATS_URL,
+                    name: 'prediction',
+                    user: config.NATS_USER,
+                    pass: config.NATS_PASSWORD,
+                    token: config.NATS_TOKEN,
+                  },
+                }).start()
+              : undefined,
+        },
+        {
           provide: Predictor,
           inject: [ModelRegistry, PARSE_POOL, MetricsService],
           useFactory: (
@@ -73,7 +97,7 @@ export class PredictionModule {
           useFactory: (metrics: MetricsService, scorers: ScorersService) =>
             registerScoringMetrics(metrics, scorers),
         },
-        PoolCloser,
+        ThreadCloser,
       ],
     };
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ArtifactFile, artifactToBlobs, exportModelArtifact } from '@dln/ml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { servableFromBlobs } from './artifact';
+import { blobsByFileName, servableFromBlobs } from './artifact';
 import { artifactFor, records, source } from './fixtures/models';
 import { DEFAULT_SERVING_LIMITS } from './limits';
 import { LoadedModel } from './loaded-model';
@@ -55,5 +55,20 @@ describe('servableFromBlobs', () => {
     for (let i = 0; i < 2; i += 1)
       await expect(servableFromBlobs(broken)).rejects.toThrow(/not a fitted pipeline snapshot/);
     [v1, v2, other].forEach((servable) => servable.model.dispose());
+  });
+
+  it('keys blobs by file name, copying Node Buffers (views into shared memory) and nothing else', () => {
+    const plain = new Uint8Array([1, 2, 3]);
+    const pooled = Buffer.from([4, 5, 6]);
+    const named = blobsByFileName(
+      new Map<string, Uint8Array>([
+        ['trips/4/weights.bin', plain],
+        ['trips/4/model.json', pooled],
+      ]),
+    );
+    expect(named.get('weights.bin')).toBe(plain);
+    const copied = named.get('model.json');
+    expect(Buffer.isBuffer(copied)).toBe(false);
+    expect(Array.from(copied ?? [])).toEqual([4, 5, 6]);
   });
 });

@@ -154,9 +154,13 @@ export function sourceOfArtifact(artifact: ModelArtifact): SourceDeclaration | u
 /** Blob names of a catalogued version (`models/flights/3/model.json`) keyed by their file name. */
 export function blobsByFileName(objects: ReadonlyMap<string, Uint8Array>): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
-  // Plain Uint8Array copies: a Node Buffer's slice() is a view, which the artifact reader cannot take.
+  // A Node Buffer is copied into a plain Uint8Array: its slice() is a view (often into a shared
+  // pool), which the artifact reader must not take. Plain arrays are used as they are.
   for (const [name, bytes] of objects)
-    out.set(name.slice(name.lastIndexOf('/') + 1), new Uint8Array(bytes));
+    out.set(
+      name.slice(name.lastIndexOf('/') + 1),
+      Buffer.isBuffer(bytes) ? new Uint8Array(bytes) : bytes,
+    );
   return out;
 }
 

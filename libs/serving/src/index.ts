@@ -13,6 +13,7 @@ export * from './views';
 export * from './predictor';
 export * from './parse-protocol';
 export * from './parse-pool';
+export * from './worker-thread';
 export * from './artifact';
 export * from './model-shells';
 export * from './inference-plan';

@@ -123,4 +123,18 @@ describe('model shells: a later version of the same topology reuses an unloaded 
     expect(() => decodeWeightTensors(specs, first.weightData.subarray(8))).toThrow(/past the/);
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('decodes weights from a Node Buffer that is a view into a larger pool', () => {
+    const specs = first.modelJson.weightsManifest[0]?.weights ?? [];
+    const pool = Buffer.alloc(first.weightData.byteLength + 16);
+    const view = pool.subarray(8, 8 + first.weightData.byteLength);
+    view.set(first.weightData);
+    const tensors = decodeWeightTensors(specs, view);
+    const fresh = decodeWeightTensors(specs, new Uint8Array(first.weightData));
+    for (const spec of specs)
+      expect(Array.from(tensors[spec.name]?.dataSync() ?? [])).toEqual(
+        Array.from(fresh[spec.name]?.dataSync() ?? []),
+      );
+    tf.dispose([...Object.values(tensors), ...Object.values(fresh)]);
+  });
 });

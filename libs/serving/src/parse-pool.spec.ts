@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { records, snapshotFor, source } from './fixtures/models';
 import { DEFAULT_SERVING_LIMITS } from './limits';
-import { ParsePool } from './parse-pool';
+import { ParsePool, sameEncoding } from './parse-pool';
 import { RequestEncoder } from './request-encoder';
 
 const spec = { snapshot: snapshotFor('binary'), source, limits: DEFAULT_SERVING_LIMITS };
@@ -32,5 +32,19 @@ describe('ParsePool', () => {
     await expect(pool.encode('trips', 2, bad(), 'predict')).rejects.toMatchObject({
       httpStatus: 500,
     });
+  });
+
+  it('a version pinning the very same snapshot shares the encoder already in the workers', async () => {
+    const shared = { ...spec, source: { ...source } };
+    pool.register('trips', 3, spec);
+    pool.register('trips', 4, shared);
+    pool.drop('trips', 3);
+    const inline = new RequestEncoder(spec).encodeBytes(bytes({ instances }), 'predict');
+    expect(await pool.encode('trips', 4, bytes({ instances }), 'predict')).toEqual(inline);
+    expect(sameEncoding(spec, shared)).toBe(true);
+    expect(sameEncoding(spec, { ...spec, snapshot: snapshotFor('binary') })).toBe(false);
+    expect(sameEncoding(spec, { ...spec, limits: { ...spec.limits, maxInstances: 3 } })).toBe(
+      false,
+    );
   });
 });

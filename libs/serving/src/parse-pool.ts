@@ -1,49 +1,11 @@
 import { ValidationError } from '@dln/contracts';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { FromParser, parserError, ToParser } from './parse-protocol';
 import { OffloadedEncoder } from './predictor';
 import { Verb } from './request';
 import { EncodedBatch, EncodingSpec } from './request-encoder';
-
-// From TypeScript sources (tests), the worker compiles its modules with SWC as tools/build.mjs does.
-const SOURCE_BOOTSTRAP = `
-const fs = require('node:fs'); const path = require('node:path'); const Module = require('node:module');
-const { root, entry } = require('node:worker_threads').workerData;
-const load = Module.createRequire(path.join(root, 'package.json'));
-const swc = load('@swc/core');
-const paths = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.base.json'), 'utf8')).compilerOptions.paths;
-const aliases = Object.fromEntries(Object.entries(paths).map(([name, [target]]) => [name, path.join(root, target)]));
-const resolveFilename = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) { return resolveFilename.call(this, aliases[request] ?? request, ...rest); };
-const options = JSON.parse(fs.readFileSync(path.join(root, '.swcrc'), 'utf8')); delete options.$schema;
-Module._extensions['.ts'] = (module, filename) => {
-  const { code } = swc.transformSync(fs.readFileSync(filename, 'utf8'), { ...options, swcrc: false, filename, sourceMaps: false });
-  module._compile(code, filename);
-};
-load(entry);
-`;
-
-function workspaceRoot(from: string): string {
-  let dir = from;
-  while (!existsSync(join(dir, 'tsconfig.base.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no workspace root above ${from}`);
-    dir = up;
-  }
-  return dir;
-}
-
-function startWorker(): Worker {
-  const compiled = join(__dirname, 'parse-worker.js');
-  if (existsSync(compiled)) return new Worker(compiled);
-  const entry = resolve(__dirname, 'parse-worker.ts');
-  return new Worker(SOURCE_BOOTSTRAP, {
-    eval: true,
-    workerData: { root: workspaceRoot(__dirname), entry },
-  });
-}
+import { startWorkerThread } from './worker-thread';
 
 interface Waiting {
   resolve: (batch: EncodedBatch) => void;
@@ -61,6 +23,22 @@ function ownBuffer(body: Uint8Array): Uint8Array {
   return whole ? body : new Uint8Array(body);
 }
 
+/** Whether two specs encode alike: the very same snapshot, equal source, stream and limits. */
+export function sameEncoding(a: EncodingSpec, b: EncodingSpec): boolean {
+  const sameStream =
+    a.stream === b.stream ||
+    (a.stream !== undefined &&
+      b.stream !== undefined &&
+      a.stream.snapshot === b.stream.snapshot &&
+      a.stream.eventTime === b.stream.eventTime);
+  return (
+    a.snapshot === b.snapshot &&
+    sameStream &&
+    isDeepStrictEqual(a.source, b.source) &&
+    isDeepStrictEqual(a.limits, b.limits)
+  );
+}
+
 /**
  * Worker threads that parse, validate and encode large request bodies (PERFORMANCE.md: parsing
  * a 256-record body costs more than the model). Each worker holds every loaded version's
@@ -73,7 +51,7 @@ export class ParsePool implements OffloadedEncoder {
 
   constructor(size: number) {
     for (let i = 0; i < size; i += 1) {
-      const worker = startWorker();
+      const worker = startWorkerThread(__dirname, 'parse-worker');
       const pending = new Map<number, Waiting>();
       worker.on('message', (answer: FromParser) => {
         const waiting = pending.get(answer.id);
@@ -98,8 +76,11 @@ export class ParsePool implements OffloadedEncoder {
   /** Makes a version's encoder known to every worker (before its first request). */
   register(model: string, version: number, spec: EncodingSpec): void {
     const key = ParsePool.key(model, version);
+    // A stream job's versions pin one snapshot: copying it to every worker again (a structured
+    // clone of the whole snapshot) cost ~1.5 ms of a swap on the serving loop.
+    const same = [...this.specs].find(([, known]) => sameEncoding(known, spec))?.[0];
     this.specs.set(key, spec);
-    this.broadcast({ type: 'spec', key, spec });
+    this.broadcast(same ? { type: 'same', key, as: same } : { type: 'spec', key, spec });
   }
 
   drop(model: string, version: number): void {

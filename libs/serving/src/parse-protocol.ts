@@ -5,6 +5,8 @@ import { EncodedBatch, EncodingSpec, RequestEncoder } from './request-encoder';
 /** main -> parse worker. */
 export type ToParser =
   | { type: 'spec'; key: string; spec: EncodingSpec }
+  /** `key` encodes exactly as the registered `as` (a next version pinning the same snapshot). */
+  | { type: 'same'; key: string; as: string }
   | { type: 'drop'; key: string }
   | { type: 'encode'; id: number; key: string; verb: Verb; body: Uint8Array };
 
@@ -28,6 +30,11 @@ export class ParserState {
       case 'spec':
         this.encoders.set(message.key, new RequestEncoder(message.spec));
         return undefined;
+      case 'same': {
+        const encoder = this.encoders.get(message.as);
+        if (encoder) this.encoders.set(message.key, encoder);
+        return undefined;
+      }
       case 'drop':
         this.encoders.delete(message.key);
         return undefined;

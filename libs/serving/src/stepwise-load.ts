@@ -61,7 +61,8 @@ export function decodeWeightTensors(
         throw new Error(
           `weight ${spec.name} ends at byte ${end}, past the ${data.byteLength} bytes of weight data`,
         );
-      const bytes = data.slice(offset, end);
+      // Uint8Array's slice copies, also for a Node Buffer (whose own slice is a view).
+      const bytes = Uint8Array.prototype.slice.call(data, offset, end);
       const values =
         spec.dtype === 'int32'
           ? new Int32Array(bytes.buffer, 0, size)
