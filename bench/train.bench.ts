@@ -5,7 +5,7 @@
  * spent on the wire. The model is the reference MLP of shared/PERFORMANCE.md, batch 256.
  * Last line: JSON {single_ex_per_s, w1ps1_ex_per_s, w2ps1_sync_ex_per_s, w2ps1_async_ex_per_s, wire_share}.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { loadavg } from 'node:os';
 import {
   encodeExample,
@@ -127,6 +127,18 @@ function startChild(
   return { pid: child.pid ?? 0, done, stop: () => void child.kill('SIGTERM') };
 }
 
+/** The local nats-server's pid when exactly one runs here (its CPU per step is shown too). */
+function natsServerPid(): number | undefined {
+  try {
+    const pids = execFileSync('pgrep', ['-x', 'nats-server'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    return pids.length === 1 ? Number(pids[0]) : undefined;
+  } catch {
+    return undefined; // no pgrep, or no nats-server process
+  }
+}
+
 interface ClusterFigures {
   examplesPerSecond: number;
   wireShare: number;
@@ -163,6 +175,8 @@ async function runCluster(
   const gate = serveEpochGate(nc, subjects, jobId, { workers, epochs: training.epochs });
   const timings: StepTiming[] = [];
   const pids = new Map<string, number>();
+  const broker = natsServerPid();
+  if (broker !== undefined) pids.set('nats-server', broker);
   const sampler = new CpuSampler(() => pids);
   const ps = startChild('ps', config('ps', 0), () => undefined);
   pids.set('ps', ps.pid);
@@ -204,11 +218,18 @@ async function runCluster(
     Math.min(...timings.map((t) => t.firstStepAt)),
     Math.max(...timings.map((t) => t.lastStepAt)),
   );
+  const main = sampler.mainThreadBetween(
+    Math.min(...timings.map((t) => t.firstStepAt)),
+    Math.max(...timings.map((t) => t.lastStepAt)),
+  );
   const cpuTotal = [...cpu.values()].reduce((acc, ms) => acc + ms, 0);
   console.log(
     `    CPU per step (wall ${(wall / rounds).toFixed(2)} ms): ${[...cpu]
-      .map(([name, ms]) => `${name} ${(ms / rounds).toFixed(2)}`)
-      .join(', ')}; roles together ${(cpuTotal / rounds).toFixed(2)} ms`,
+      .map(
+        ([name, ms]) =>
+          `${name} ${(ms / rounds).toFixed(2)} (main thread ${((main.get(name) ?? 0) / rounds).toFixed(2)})`,
+      )
+      .join(', ')}; together ${(cpuTotal / rounds).toFixed(2)} ms`,
   );
   return {
     examplesPerSecond: (examples / wall) * 1000,

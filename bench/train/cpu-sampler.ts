@@ -8,11 +8,16 @@ interface Sample {
   at: number;
   /** utime + stime of the process, ms. */
   cpuMs: number;
+  /** utime + stime of its main thread (the JavaScript one), ms; the rest is GC, compiler, libuv. */
+  mainMs: number;
 }
 
-function cpuMsOf(pid: number): number | undefined {
+function cpuMsOf(pid: number, mainThreadOnly = false): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(
+      mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`,
+      'utf8',
+    );
     // Fields after the command name (which may contain spaces) start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
@@ -44,10 +49,19 @@ export class CpuSampler {
 
   /** CPU ms each process spent between `from` and `to` (wall clock ms), interpolated. */
   cpuBetween(from: number, to: number): Map<string, number> {
+    return this.between(from, to, (s) => s.cpuMs);
+  }
+
+  /** CPU ms of each process's main thread between `from` and `to`. */
+  mainThreadBetween(from: number, to: number): Map<string, number> {
+    return this.between(from, to, (s) => s.mainMs);
+  }
+
+  private between(from: number, to: number, pick: (s: Sample) => number): Map<string, number> {
     const result = new Map<string, number>();
     for (const [name, samples] of this.samples) {
-      const start = interpolate(samples, from);
-      const end = interpolate(samples, to);
+      const start = interpolate(samples, from, pick);
+      const end = interpolate(samples, to, pick);
       if (start !== undefined && end !== undefined) result.set(name, end - start);
     }
     return result;
@@ -57,23 +71,28 @@ export class CpuSampler {
     const at = performance.timeOrigin + performance.now();
     for (const [name, pid] of this.pids()) {
       const cpuMs = cpuMsOf(pid);
-      if (cpuMs === undefined) continue;
+      const mainMs = cpuMsOf(pid, true);
+      if (cpuMs === undefined || mainMs === undefined) continue;
       const list = this.samples.get(name) ?? [];
-      list.push({ at, cpuMs });
+      list.push({ at, cpuMs, mainMs });
       this.samples.set(name, list);
     }
   }
 }
 
-function interpolate(samples: readonly Sample[], at: number): number | undefined {
+function interpolate(
+  samples: readonly Sample[],
+  at: number,
+  pick: (s: Sample) => number,
+): number | undefined {
   if (samples.length === 0) return undefined;
   const first = samples[0] as Sample;
-  if (at <= first.at) return first.cpuMs;
+  if (at <= first.at) return pick(first);
   for (let i = 1; i < samples.length; i += 1) {
     const b = samples[i] as Sample;
     if (b.at < at) continue;
     const a = samples[i - 1] as Sample;
-    return a.cpuMs + ((b.cpuMs - a.cpuMs) * (at - a.at)) / Math.max(1e-9, b.at - a.at);
+    return pick(a) + ((pick(b) - pick(a)) * (at - a.at)) / Math.max(1e-9, b.at - a.at);
   }
-  return (samples[samples.length - 1] as Sample).cpuMs;
+  return pick(samples[samples.length - 1] as Sample);
 }
