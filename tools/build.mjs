@@ -64,7 +64,11 @@ for (const dir of sourceDirs) {
           sourceFileName: relative(dirname(out), file),
         });
         await mkdir(dirname(out), { recursive: true });
-        await writeFile(out, rewriteAliases(result.code, file) + `\n//# sourceMappingURL=${out.split('/').pop()}.map\n`);
+        await writeFile(
+          out,
+          rewriteAliases(result.code, file) +
+            `\n//# sourceMappingURL=${out.split('/').pop()}.map\n`,
+        );
         if (result.map) await writeFile(`${out}.map`, result.map);
         count += 1;
       })(),

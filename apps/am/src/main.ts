@@ -12,6 +12,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'error', service: 'am', msg: 'start failed', error: String(err) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'error', service: 'am', msg: 'start failed', error: String(err) })}\n`,
+  );
   process.exit(1);
 });

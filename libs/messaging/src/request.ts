@@ -23,7 +23,9 @@ export async function requestJson<T extends z.ZodType>(
 ): Promise<z.infer<T>> {
   let raw: Uint8Array;
   try {
-    const msg = await nc.request(subject, encodeJson(payload), { timeout: options.timeoutMs ?? 5_000 });
+    const msg = await nc.request(subject, encodeJson(payload), {
+      timeout: options.timeoutMs ?? 5_000,
+    });
     raw = msg.data;
   } catch (cause) {
     const text = cause instanceof Error ? cause.message : String(cause);

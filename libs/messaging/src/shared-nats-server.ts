@@ -32,7 +32,8 @@ export class SharedNatsServer extends ServerNats {
   ) {
     super(defaultQueue ? { queue: defaultQueue } : {});
     this.deserializer = {
-      deserialize: (msg: Msg, options?: { channel?: string; replyTo?: string }) => this.decode(msg, options),
+      deserialize: (msg: Msg, options?: { channel?: string; replyTo?: string }) =>
+        this.decode(msg, options),
     };
   }
 
@@ -57,7 +58,7 @@ export class SharedNatsServer extends ServerNats {
       if (answered || !natsMsg.reply) return undefined;
       if (packet.err === undefined && !('response' in packet)) return undefined;
       answered = true;
-      const body = packet.err !== undefined ? errorBodyOf(packet.err) : packet.response ?? null;
+      const body = packet.err !== undefined ? errorBodyOf(packet.err) : (packet.response ?? null);
       return natsMsg.respond(encodeJson(body));
     };
   }
@@ -73,14 +74,21 @@ export class SharedNatsServer extends ServerNats {
       this.decoded.set(natsMsg, decodeJson(natsMsg.data));
     } catch {
       if (natsMsg.reply) {
-        natsMsg.respond(encodeJson(new ValidationError(`payload on ${natsMsg.subject} is not valid JSON`).toBody()));
+        natsMsg.respond(
+          encodeJson(
+            new ValidationError(`payload on ${natsMsg.subject} is not valid JSON`).toBody(),
+          ),
+        );
       }
       return undefined;
     }
     return super.handleMessage(channel, natsMsg);
   }
 
-  private decode(msg: Msg, options?: { channel?: string }): { pattern: string; data: unknown; id?: string } {
+  private decode(
+    msg: Msg,
+    options?: { channel?: string },
+  ): { pattern: string; data: unknown; id?: string } {
     const pattern = options?.channel ?? msg.subject;
     const data = this.decoded.get(msg);
     this.decoded.delete(msg);

@@ -24,7 +24,8 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export function schemaName(options: Pick<DatabaseOptions, 'service' | 'schema'>): string {
   const name = options.schema ?? options.service.replace(/-/g, '_');
-  if (!IDENTIFIER.test(name)) throw new Error(`database schema "${name}" is not a lowercase SQL identifier`);
+  if (!IDENTIFIER.test(name))
+    throw new Error(`database schema "${name}" is not a lowercase SQL identifier`);
   return name;
 }
 
@@ -49,7 +50,12 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
   }
   const dir = resolve(options.dataDir);
   mkdirSync(dir, { recursive: true });
-  return { ...common, type: 'better-sqlite3', database: join(dir, `${schema}.sqlite`), enableWAL: true };
+  return {
+    ...common,
+    type: 'better-sqlite3',
+    database: join(dir, `${schema}.sqlite`),
+    enableWAL: true,
+  };
 }
 
 async function withPostgres<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
@@ -66,7 +72,9 @@ async function withPostgres<T>(url: string, work: (client: Client) => Promise<T>
 export async function openDatabase(options: DatabaseOptions): Promise<DataSource> {
   if (options.databaseUrl) {
     const schema = schemaName(options);
-    await withPostgres(options.databaseUrl, (client) => client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`));
+    await withPostgres(options.databaseUrl, (client) =>
+      client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`),
+    );
   }
   const dataSource = new DataSource(dataSourceOptions(options));
   await dataSource.initialize();
@@ -77,5 +85,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<DataSource
 /** Drops a PostgreSQL schema with everything in it (tests clean up their own schema). */
 export async function dropPostgresSchema(databaseUrl: string, schema: string): Promise<void> {
   if (!IDENTIFIER.test(schema)) throw new Error(`refusing to drop "${schema}"`);
-  await withPostgres(databaseUrl, (client) => client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+  await withPostgres(databaseUrl, (client) =>
+    client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
+  );
 }

@@ -6,7 +6,8 @@ import type { ValueTransformer } from 'typeorm';
  */
 export const bigintAsNumber: ValueTransformer = {
   to: (value: number | null | undefined) => value,
-  from: (value: string | number | null) => (value === null || value === undefined ? value : Number(value)),
+  from: (value: string | number | null) =>
+    value === null || value === undefined ? value : Number(value),
 };
 
 /** JSON kept in a text column, the same on SQLite and PostgreSQL. */

@@ -7,7 +7,12 @@ export async function deleteStreamsOfRoot(nc: NatsConnection, root: string): Pro
   const names: string[] = [];
   for await (const info of jsm.streams.list()) {
     const name = info.config.name;
-    if (name.startsWith(prefix) || name.startsWith(`KV_${prefix}`) || name.startsWith(`OBJ_${prefix}`)) names.push(name);
+    if (
+      name.startsWith(prefix) ||
+      name.startsWith(`KV_${prefix}`) ||
+      name.startsWith(`OBJ_${prefix}`)
+    )
+      names.push(name);
   }
   for (const name of names) await jsm.streams.delete(name);
   return names.length;

@@ -46,9 +46,13 @@ export class ServiceProcess {
     service.port = await waitFor(
       `${options.app} to listen`,
       () => {
-        if (service.exitCode !== undefined) throw new Error(`${options.app} exited (${service.exitCode}): ${service.logs.slice(-5).join('\n')}`);
+        if (service.exitCode !== undefined)
+          throw new Error(
+            `${options.app} exited (${service.exitCode}): ${service.logs.slice(-5).join('\n')}`,
+          );
         for (const line of service.logs) {
-          if (line.includes('"msg":"listening"')) return (JSON.parse(line) as { port: number }).port;
+          if (line.includes('"msg":"listening"'))
+            return (JSON.parse(line) as { port: number }).port;
         }
         return undefined;
       },
