@@ -9,7 +9,7 @@ import {
 } from '@dln/contracts';
 import { decodeJson, requestJson } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
-import { NATS_CONNECTION, SUBJECTS } from '@dln/platform';
+import { MetricsService, NATS_CONNECTION, SUBJECTS } from '@dln/platform';
 import {
   LoadedModel,
   ModelRegistry,
@@ -27,6 +27,7 @@ import {
   OnApplicationShutdown,
   Optional,
 } from '@nestjs/common';
+import { Counter, Histogram } from 'prom-client';
 import { ArtifactSource } from './artifact-source';
 import { FeatureAggregates } from './feature-aggregates';
 import type { PredictionConfig } from './prediction.config';
@@ -48,6 +49,8 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
   private readonly artifacts: ArtifactSource;
   private readonly aggregates: FeatureAggregates;
   private readonly perModel = new Map<string, Promise<void>>();
+  private readonly loadSeconds: Histogram<'phase'> | undefined;
+  private readonly loadFailures: Counter | undefined;
   private subscription: { unsubscribe(): void } | undefined;
   private closed = false;
   private learned = false;
@@ -60,7 +63,18 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
     @Inject(PREDICTION_CONFIG) private readonly config: PredictionConfig,
     @Optional() @Inject(PARSE_POOL) private readonly pool?: ParsePool,
     @Optional() @Inject(BLOB_FETCH_THREAD) blobThread?: BlobFetchThread,
+    @Optional() metrics?: MetricsService,
   ) {
+    this.loadSeconds = metrics?.histogram(
+      'prediction_version_load_seconds',
+      'Loading one model version, by phase: fetch (artifact blobs), build (layers, weights, encoder), plan (op plan), total',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ['phase'],
+    );
+    this.loadFailures = metrics?.counter(
+      'prediction_version_load_failures',
+      'Model versions that could not be loaded (see the error log)',
+    );
     this.artifacts = new ArtifactSource(nats, subjects, blobThread, (message) =>
       this.logger.warn(message),
     );
@@ -237,21 +251,25 @@ export class ModelCatalogueService implements OnApplicationBootstrap, OnApplicat
       const planned = performance.now();
       this.pool?.register(model, version.version, loaded.encodingSpec(this.limits));
       this.registry.available(model, new ServedVersion(loaded, this.limits));
+      const ms = {
+        fetch: round(fetched - started),
+        build: round(built - fetched),
+        plan: round(planned - built),
+        total: round(performance.now() - started),
+      };
+      for (const [phase, value] of Object.entries(ms))
+        this.loadSeconds?.observe({ phase }, value / 1000);
       this.logger.log({
         msg: 'version loaded',
         model,
         version: version.version,
         default: this.registry.defaultVersion(model),
-        ms: {
-          fetch: round(fetched - started),
-          build: round(built - fetched),
-          plan: round(planned - built),
-          total: round(performance.now() - started),
-        },
+        ms,
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.registry.mark(model, version.version, VersionState.End, `loading failed: ${message}`);
+      this.loadFailures?.inc();
       this.logger.error(`${model} v${version.version} could not be loaded: ${message}`);
     }
   }

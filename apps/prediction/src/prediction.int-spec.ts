@@ -168,6 +168,15 @@ describe('prediction service', () => {
     expect(
       Number(/dln_prediction_model_rows\{[^}]*\} (\d+)/.exec(metrics)?.[1]),
     ).toBeGreaterThanOrEqual(256);
+    // Every version loaded so far was timed, by phase.
+    for (const phase of ['fetch', 'build', 'plan', 'total'])
+      expect(
+        Number(
+          new RegExp(
+            `dln_prediction_version_load_seconds_count\\{[^}]*phase="${phase}"[^}]*\\} (\\d+)`,
+          ).exec(metrics)?.[1],
+        ),
+      ).toBeGreaterThanOrEqual(1);
   });
 
   it('classifies with class names, and lists them in the metadata in output order', async () => {
@@ -342,5 +351,44 @@ describe('prediction service', () => {
     const pinned = await call('/v1/models/late/versions/1:predict', body);
     expect((pinned.body['predictions'] as number[])[0]).toBeCloseTo(expectedV1, 5);
     expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('a version that cannot be loaded leaves the previous default serving, says why, and is counted', async () => {
+    const body = { examples: instances(held.slice(0, 1)) };
+    const before = await call('/v1/models/kinds:classify', body);
+    expect(before.status).toBe(200);
+    const v1 = catalogue.find((v) => v.model === 'kinds' && v.version === 1)!;
+    v1.isDefault = false;
+    catalogue.push({ ...v1, version: 2, objects: ['kinds/2/model.json'], isDefault: true });
+    const announcement: ModelAnnouncement = {
+      model: 'kinds',
+      version: 2,
+      defaultVersion: 2,
+      change: 'added',
+    };
+    nc.publish(subjects.modelAnnouncements(), encodeJson(announcement));
+    const failed = await waitFor(
+      'v2 to fail loading',
+      async () => {
+        const versions = (await call('/v1/models/kinds')).body['model_version_status'] as {
+          version: string;
+          state: string;
+          status: { error_message: string };
+        }[];
+        const v2 = versions.find((v) => v.version === '2');
+        return v2?.state === 'END' ? v2 : undefined;
+      },
+      60_000,
+    );
+    expect(failed.status.error_message).toMatch(
+      /loading failed: object kinds\/2\/model\.json of kinds v2 is not in /,
+    );
+    const after = await call('/v1/models/kinds:classify', body);
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual(before.body);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(Number(/dln_prediction_version_load_failures\{[^}]*\} (\d+)/.exec(metrics)?.[1])).toBe(
+      1,
+    );
   });
 });
