@@ -7,7 +7,7 @@ import {
   SourceDescription,
   Subjects,
 } from '@dln/contracts';
-import { encodeJson, jetStreamOf, natsHeaders, type NatsConnection } from '@dln/messaging';
+import { encodeJson, JetStreamAcks, natsHeaders, type NatsConnection } from '@dln/messaging';
 import { compileRecordValidator } from '@dln/records';
 import { declaration } from '../predict/setup';
 
@@ -67,7 +67,9 @@ export async function feedAtRate(
   sentAt: Map<string, number>,
   maxSeconds: number,
 ): Promise<{ sent: number; seconds: number }> {
-  const js = jetStreamOf(nc);
+  // Acks on one inbox (as the scorer publishes): js.publish's request per message cost the
+  // load generator CPU that the 2 cores share with the service it measures.
+  const js = new JetStreamAcks(nc);
   const subject = subjects.raw('flights', 0);
   const started = performance.now();
   const pending = new Set<Promise<unknown>>();
@@ -93,6 +95,7 @@ export async function feedAtRate(
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
   await Promise.all(pending);
+  js.close();
   if (failure !== undefined) throw failure;
   return { sent: next, seconds: (performance.now() - started) / 1000 };
 }
