@@ -61,6 +61,29 @@ async function call(
   };
 }
 
+/** Publishes that `version` of `model` was added as its default. */
+function announceDefault(model: string, version: number): void {
+  const announcement: ModelAnnouncement = {
+    model,
+    version,
+    defaultVersion: version,
+    change: 'added',
+  };
+  nc.publish(subjects.modelAnnouncements(), encodeJson(announcement));
+}
+
+interface VersionStatus {
+  version: string;
+  state: string;
+  is_default: boolean;
+  status: { error_code: string; error_message: string };
+}
+
+/** The model's versions as GET /v1/models/{model} reports them. */
+async function versionStatuses(model: string): Promise<VersionStatus[]> {
+  return (await call(`/v1/models/${model}`)).body['model_version_status'] as VersionStatus[];
+}
+
 function respond(pattern: ControlPattern, answer: (request: unknown) => unknown): void {
   subscriptions.push(
     nc.subscribe(subjects.control(pattern), {
@@ -322,23 +345,10 @@ describe('prediction service', () => {
       if (v.model === 'late') v.isDefault = false;
     });
     catalogue.push(v2);
-    const announcement: ModelAnnouncement = {
-      model: 'late',
-      version: 2,
-      defaultVersion: 2,
-      change: 'added',
-    };
-    nc.publish(subjects.modelAnnouncements(), encodeJson(announcement));
+    announceDefault('late', 2);
     await waitFor(
       'v2 to be the default',
-      async () => {
-        const status = await call('/v1/models/late');
-        const versions = status.body['model_version_status'] as {
-          version: string;
-          is_default: boolean;
-        }[];
-        return versions.some((v) => v.version === '2' && v.is_default);
-      },
+      async () => (await versionStatuses('late')).some((v) => v.version === '2' && v.is_default),
       60_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -360,22 +370,11 @@ describe('prediction service', () => {
     const v1 = catalogue.find((v) => v.model === 'kinds' && v.version === 1)!;
     v1.isDefault = false;
     catalogue.push({ ...v1, version: 2, objects: ['kinds/2/model.json'], isDefault: true });
-    const announcement: ModelAnnouncement = {
-      model: 'kinds',
-      version: 2,
-      defaultVersion: 2,
-      change: 'added',
-    };
-    nc.publish(subjects.modelAnnouncements(), encodeJson(announcement));
+    announceDefault('kinds', 2);
     const failed = await waitFor(
       'v2 to fail loading',
       async () => {
-        const versions = (await call('/v1/models/kinds')).body['model_version_status'] as {
-          version: string;
-          state: string;
-          status: { error_message: string };
-        }[];
-        const v2 = versions.find((v) => v.version === '2');
+        const v2 = (await versionStatuses('kinds')).find((v) => v.version === '2');
         return v2?.state === 'END' ? v2 : undefined;
       },
       60_000,
