@@ -1,7 +1,7 @@
 import { ModelVersion, Subjects } from '@dln/contracts';
 import { connectNats } from '@dln/messaging';
 import type { NatsConnection } from '@dln/messaging';
-import { deleteStreamsOfRoot, TEST_NATS_URL, uniqueRoot } from '@dln/testing';
+import { deleteStreamsOfRoot, PrivateNatsServer, TEST_NATS_URL, uniqueRoot } from '@dln/testing';
 import { Objm } from '@nats-io/obj';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,4 +92,28 @@ describe('BlobFetchThread', () => {
     await unreachable.close();
     await expect(unreachable.fetch(bucket, ['x'])).rejects.toThrow(/closed/);
   }, 60_000);
+
+  it('connects again on the next fetch when NATS was down as the thread started', async () => {
+    const server = await PrivateNatsServer.start();
+    await server.stop();
+    const late = new BlobFetchThread(
+      { connection: { servers: server.url, name: 'late-nats', connectTimeoutMs: 500 } },
+      30_000,
+    ).start();
+    try {
+      await expect(late.fetch(bucket, ['flights/7/model.json'])).rejects.toThrow();
+      await server.resume();
+      const own = await connectNats({ servers: server.url, name: 'late-nats-writer' });
+      try {
+        await (await new Objm(own).create(bucket)).putBlob({ name: 'flights/7/model.json' }, small);
+      } finally {
+        await own.close();
+      }
+      const blobs = await late.fetch(bucket, ['flights/7/model.json']);
+      expect(Buffer.from(blobs.get('flights/7/model.json') ?? []).equals(small)).toBe(true);
+    } finally {
+      await late.close();
+      await server.dispose();
+    }
+  }, 90_000);
 });

@@ -1,4 +1,4 @@
-import { connectNats } from '@dln/messaging';
+import { connectNats, type NatsConnection } from '@dln/messaging';
 import { Objm, ObjectStore } from '@nats-io/obj';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlobFetchThreadData, FromBlobFetch, ToBlobFetch } from './blob-fetch-protocol';
@@ -9,14 +9,25 @@ const port = parentPort;
 if (!port) throw new Error('blob-fetch.worker must run in a worker thread');
 // startWorkerThread passes its data as workerData.data (not via @dln/serving: no tfjs here).
 const { connection } = (workerData as { data: BlobFetchThreadData }).data;
-const nats = connectNats({ ...connection, name: `${connection.name}-blobs` });
-nats.catch(() => undefined);
+let nats: Promise<NatsConnection> | undefined;
 const buckets = new Map<string, Promise<ObjectStore>>();
+
+/** The thread's connection; a first connect that failed (NATS down at start) is tried again. */
+function connected(): Promise<NatsConnection> {
+  if (!nats) {
+    const attempt = connectNats({ ...connection, name: `${connection.name}-blobs` });
+    attempt.catch(() => {
+      if (nats === attempt) nats = undefined;
+    });
+    nats = attempt;
+  }
+  return nats;
+}
 
 function bucket(name: string): Promise<ObjectStore> {
   let store = buckets.get(name);
   if (!store) {
-    store = nats.then((nc) => new Objm(nc).open(name));
+    store = connected().then((nc) => new Objm(nc).open(name));
     store.catch(() => buckets.delete(name));
     buckets.set(name, store);
   }
@@ -55,5 +66,5 @@ port.on('message', (message: ToBlobFetch) => {
     return;
   }
   port.close();
-  void nats.then((nc) => nc.drain()).catch(() => undefined);
+  void nats?.then((nc) => nc.drain()).catch(() => undefined);
 });
