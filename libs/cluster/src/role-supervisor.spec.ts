@@ -29,9 +29,10 @@ afterEach(async () => {
   await Promise.all(supervisors.splice(0).map((s) => s.stopAll(0)));
 });
 
-function supervisor(stopGraceMs = 2000): RoleSupervisor<string> {
+function supervisor(stopGraceMs = 2000, nodeArgs?: string[]): RoleSupervisor<string> {
   const created = new RoleSupervisor<string>({
     stopGraceMs,
+    ...(nodeArgs ? { nodeArgs } : {}),
     stdio: 'ignore',
     baseEnv: { ...process.env, ROLE_PROCESS_MODULE: join(buildDir, 'role-process.js') },
   });
@@ -87,6 +88,23 @@ describe('RoleSupervisor with real child processes', () => {
     });
     expect(ended.message).toBe('env:w0');
     expect(s.size).toBe(0);
+  });
+
+  it("starts every role with the supervisor's node flags, and none by default", async () => {
+    const flagsOf = async (s: RoleSupervisor<string>): Promise<string | null> => {
+      const exit = nextExit(s);
+      await s.start({
+        key: 'flags',
+        modulePath: rawRole,
+        config: { mode: 'exit', code: 0, delayMs: 100, echoExecArgv: true },
+        meta: 'm',
+      });
+      return (await exit).message;
+    };
+    expect(await flagsOf(supervisor(2000, ['--single-threaded-gc']))).toBe(
+      'execArgv:--single-threaded-gc',
+    );
+    expect(await flagsOf(supervisor())).toBe('execArgv:');
   });
 
   it('classifies exit code 0 as completed', async () => {

@@ -43,6 +43,8 @@ export interface RoleSupervisorOptions {
   stdio?: 'inherit' | 'ignore';
   /** Environment every role process inherits (defaults to the node's). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** Node flags every role process starts with (see roleNodeArgs). */
+  nodeArgs?: readonly string[];
   clock?: Clock;
 }
 
@@ -111,7 +113,7 @@ export class RoleSupervisor<M> {
     }
     const child = fork(launch.modulePath, [...(launch.args ?? [])], {
       env: { ...(this.options.baseEnv ?? process.env), ...launch.env, [RoleEnv.key]: launch.key },
-      execArgv: [],
+      execArgv: [...(this.options.nodeArgs ?? [])],
       stdio:
         this.options.stdio === 'ignore'
           ? ['ignore', 'ignore', 'ignore', 'ipc']

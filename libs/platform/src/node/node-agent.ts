@@ -1,4 +1,4 @@
-import { RoleProcessExit, RoleSupervisor } from '@dln/cluster';
+import { RoleGcMode, RoleProcessExit, RoleSupervisor, roleNodeArgs } from '@dln/cluster';
 import {
   ControlPattern,
   NodeRegistration,
@@ -28,6 +28,8 @@ export interface NodeAgentOptions {
   requestTimeoutMs: number;
   /** Role processes' stdio; tests silence them. */
   roleStdio?: 'inherit' | 'ignore';
+  /** V8 garbage collection in role processes (roleNodeArgs; default auto). */
+  roleGc?: RoleGcMode;
 }
 
 /** Exit reports kept while the AM is away; the oldest are dropped beyond this. */
@@ -61,6 +63,7 @@ export class NodeAgent {
     this.supervisor = new RoleSupervisor<RoleMeta>({
       stopGraceMs: options.stopGraceMs,
       ...(options.roleStdio ? { stdio: options.roleStdio } : {}),
+      nodeArgs: roleNodeArgs(options.roleGc ?? 'auto', options.identity.slots),
     });
     this.supervisor.onExit((exit) => this.onRoleExit(exit));
     this.commands = new NodeCommandHandler(

@@ -90,6 +90,7 @@ export class NodeServiceModule {
               heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
               requestTimeoutMs: config.AM_REQUEST_TIMEOUT_MS,
               roleStdio: config.ROLE_STDIO,
+              roleGc: config.ROLE_GC,
             }),
         },
         {

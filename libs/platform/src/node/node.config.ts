@@ -1,3 +1,4 @@
+import { ROLE_GC_MODES } from '@dln/cluster';
 import { NODE_LIMITS, NodeKind, resourceName } from '@dln/contracts';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -28,6 +29,8 @@ export const nodeEnvSchema = baseEnvSchema.extend({
   AM_REQUEST_TIMEOUT_MS: millis(100, 60_000).default(2_000),
   /** Role processes write to the node's stdout/stderr (inherit) or nowhere (ignore). */
   ROLE_STDIO: z.enum(['inherit', 'ignore']).default('inherit'),
+  /** V8 garbage collection in role processes; `auto`: single-threaded when NODE_SLOTS fill the cores. */
+  ROLE_GC: z.enum(ROLE_GC_MODES).default('auto'),
 });
 export type NodeConfig = z.infer<typeof nodeEnvSchema>;
 
