@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FencingToken, modelSpecSchema, Subjects, trainingSettingsSchema } from '@dln/contracts';
 import { connectNats, ensureStream, jetStreamManagerOf, NatsConnection } from '@dln/messaging';
 import { denseBinarySchema, selectBackend } from '@dln/ml';
-import { PrivateNatsServer, uniqueRoot } from '@dln/testing';
+import { PrivateNatsServer, uniqueRoot, waitFor } from '@dln/testing';
 import { PsShard, syntheticExamples } from '@dln/training';
 import { NatsShardClient } from './ps-client';
 import { servePsShard } from './ps-responder';
@@ -33,12 +33,37 @@ const token = (role: string): FencingToken => ({
 describe('roles ride out a NATS restart (private nats-server)', () => {
   let server: PrivateNatsServer;
   let nc: NatsConnection;
+  /** The test connection's status events, named in a setup stage's error. */
+  const statusEvents: string[] = [];
 
   beforeAll(async () => {
     await selectBackend({ log: quiet, warn: quiet });
     server = await PrivateNatsServer.start();
     nc = await connectNats({ servers: server.url, name: 'nats-restart-test' });
+    void (async () => {
+      for await (const status of nc.status()) statusEvents.push(status.type);
+    })();
   }, 60_000);
+
+  /**
+   * The first test restarted NATS under the test connection: setup requests on it wait until it
+   * answers again (a request sent before its reconnect once timed out in CI after 5 s).
+   */
+  const onceAnswering = async <T>(what: string, work: () => Promise<T>): Promise<T> =>
+    waitFor(
+      `${what} (test connection events: ${statusEvents.join(', ') || 'none'})`,
+      async () => {
+        await Promise.race([
+          nc.flush(),
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('no PONG within 5 s')), 5_000).unref(),
+          ),
+        ]);
+        return { value: await work() };
+      },
+      60_000,
+      500,
+    ).then((answer) => answer.value);
 
   afterAll(async () => {
     await nc.close();
@@ -102,11 +127,13 @@ describe('roles ride out a NATS restart (private nats-server)', () => {
 
   it('a sync job whose NATS restarts mid-epoch reaches the same model as without the restart', async () => {
     const pipeline = 'synthetic';
-    await stage('declaring the examples stream', async () =>
-      ensureStream(await jetStreamManagerOf(nc), {
-        name: subjects.examplesStream(pipeline),
-        subjects: [subjects.examplesEveryVersion(pipeline)],
-      }),
+    await stage('declaring the examples stream', () =>
+      onceAnswering('the examples stream', async () =>
+        ensureStream(await jetStreamManagerOf(nc), {
+          name: subjects.examplesStream(pipeline),
+          subjects: [subjects.examplesEveryVersion(pipeline)],
+        }),
+      ),
     );
     await stage('publishing the examples', async () => {
       await publishExamples(
