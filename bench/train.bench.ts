@@ -74,7 +74,8 @@ interface SingleResult {
  */
 function singleChildMain(half: number): void {
   void selectBackend({ log: () => undefined, warn: () => undefined }).then(() => {
-    const data = syntheticExamples(TRAIN / 2, WIDTH, 41 + half, `s${half}`);
+    const count = Math.floor(TRAIN / 2);
+    const data = syntheticExamples(count, WIDTH, 41 + half, `s${half}`);
     const startedAt = wallClock();
     const result = trainReference(data.batch, {
       spec: REFERENCE_MLP,
@@ -85,7 +86,7 @@ function singleChildMain(half: number): void {
     process.send?.(
       {
         type: 'bench.single',
-        examples: (TRAIN / 2) * EPOCHS,
+        examples: count * EPOCHS,
         startedAt,
         endedAt: wallClock(),
       } satisfies SingleResult,
