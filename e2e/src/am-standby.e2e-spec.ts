@@ -1,23 +1,5 @@
-import {
-  ControlPattern,
-  encodeExample,
-  JobView,
-  LeaseView,
-  NodeList,
-  OutputSchema,
-  pipelineVersionSchema,
-  RecordHeader,
-  Subjects,
-} from '@dln/contracts';
-import {
-  connectNats,
-  encodeJson,
-  jetStreamManagerOf,
-  jetStreamOf,
-  natsHeaders,
-  NatsConnection,
-  publishAll,
-} from '@dln/messaging';
+import { JobView, LeaseView, NodeList, Subjects } from '@dln/contracts';
+import { connectNats, NatsConnection } from '@dln/messaging';
 import { dropPostgresSchema } from '@dln/persistence';
 import {
   freePort,
@@ -28,6 +10,7 @@ import {
   waitFor,
 } from '@dln/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, standInForFeatureService, SYNTHETIC_PIPELINE } from './fixtures/synthetic-pipeline';
 
 // Two AMs on one PostgreSQL schema and a private nats-server, as separate processes, with a
 // parameter-server and a worker node running the real roles. One AM acts, the other is a
@@ -35,56 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const LEASE_MS = 3000;
 /** Kill to REST answering on the new active: the lease, a standby poll, the AM's start-up. */
 const TAKEOVER_BOUND_MS = LEASE_MS + 3000;
-const PIPELINE = 'synthetic';
+const PIPELINE = SYNTHETIC_PIPELINE;
 const TRAIN = 1200;
 const VALIDATION = 200;
 const EPOCHS = 4;
-const SCHEMA: OutputSchema = {
-  formatVersion: 1,
-  dense: [0, 1, 2].map((i) => ({ name: `x${i}`, offset: i, width: 1 })),
-  denseWidth: 3,
-  ids: [],
-  label: { kind: 'binary' },
-};
-const VERSION = pipelineVersionSchema.parse({
-  pipeline: PIPELINE,
-  version: 1,
-  fittedAt: '2026-01-01T00:00:00.000Z',
-  recordCount: TRAIN + VALIDATION,
-  sourceSequence: TRAIN + VALIDATION,
-  snapshot: {
-    snapshotVersion: 1,
-    spec: {
-      name: PIPELINE,
-      source: PIPELINE,
-      features: [0, 1, 2].map((i) => ({
-        name: `x${i}`,
-        kind: 'numeric',
-        field: `x${i}`,
-        transform: 'none',
-      })),
-      label: { kind: 'binary', field: 'y' },
-    },
-    features: [0, 1, 2].map((i) => ({ name: `x${i}`, count: TRAIN + VALIDATION, missing: 0 })),
-    label: { count: TRAIN + VALIDATION },
-  },
-  outputSchema: SCHEMA,
-  materialization: {
-    status: 'done',
-    run: 1,
-    counts: { train: TRAIN, validation: VALIDATION, rejected: 0, duplicates: 0 },
-    processed: TRAIN + VALIDATION,
-  },
-});
-
-function example(row: number): { dense: Float32Array; label: number } {
-  const dense = Float32Array.from([
-    Math.sin(row * 1.3),
-    Math.cos(row * 0.7),
-    Math.sin(row * 0.11 + 1),
-  ]);
-  return { dense, label: dense[0]! + 0.5 * dense[1]! - 0.2 * dense[2]! > 0 ? 1 : 0 };
-}
 
 interface Am {
   id: string;
@@ -98,11 +35,6 @@ type Health = { checks: { lease?: LeaseView & { ok: boolean } } };
 async function lease(am: Am): Promise<LeaseView | undefined> {
   const response = await fetch(`${am.url}/health`).catch(() => undefined);
   return response ? ((await response.json()) as Health).checks.lease : undefined;
-}
-
-async function json<T>(response: Response): Promise<T> {
-  if (!response.ok) throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as T;
 }
 
 describe('a standby AM on PostgreSQL', () => {
@@ -141,27 +73,7 @@ describe('a standby AM on PostgreSQL', () => {
   beforeAll(async () => {
     nats = await PrivateNatsServer.start();
     nc = await connectNats({ servers: nats.url, name: 'am-standby-e2e' });
-    const jsm = await jetStreamManagerOf(nc);
-    await jsm.streams.add({
-      name: subjects.examplesStream(PIPELINE),
-      subjects: [subjects.examplesAll(PIPELINE, 1)],
-    });
-    const messages = Array.from({ length: TRAIN + VALIDATION }, (_, row) => {
-      const headers = natsHeaders();
-      headers.set(RecordHeader.recordId, `r${row}`);
-      const { dense, label } = example(row);
-      return {
-        subject: subjects.examples(PIPELINE, 1, row < TRAIN ? 'train' : 'validation'),
-        data: encodeExample({ dense, ids: new Int32Array(0), label }),
-        headers,
-      };
-    });
-    await publishAll(jetStreamOf(nc), messages);
-    nc.subscribe(subjects.control(ControlPattern.pipelineDescribe), {
-      callback: (_error, msg) => {
-        msg.respond(encodeJson(VERSION));
-      },
-    });
+    await standInForFeatureService(nc, subjects, { train: TRAIN, validation: VALIDATION });
   });
 
   afterAll(async () => {

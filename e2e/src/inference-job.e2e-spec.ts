@@ -1,24 +1,5 @@
-import {
-  ControlPattern,
-  encodeExample,
-  JobEvent,
-  JobView,
-  ModelVersion,
-  NodeList,
-  OutputSchema,
-  pipelineVersionSchema,
-  RecordHeader,
-  Subjects,
-} from '@dln/contracts';
-import {
-  connectNats,
-  encodeJson,
-  jetStreamManagerOf,
-  jetStreamOf,
-  natsHeaders,
-  NatsConnection,
-  publishAll,
-} from '@dln/messaging';
+import { JobEvent, JobView, ModelVersion, NodeList, Subjects } from '@dln/contracts';
+import { connectNats, NatsConnection } from '@dln/messaging';
 import { selectBackend } from '@dln/ml';
 import { DEFAULT_SERVING_LIMITS, LoadedModel, servableFromBlobs } from '@dln/serving';
 import {
@@ -35,64 +16,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  json,
+  standInForFeatureService,
+  SYNTHETIC_PIPELINE,
+  syntheticFeatures,
+} from './fixtures/synthetic-pipeline';
 
 // Distributed inference across real processes: the am, a parameter-server node and two worker
 // nodes built in dist/. A small batch job trains a model version; an inference job then loads it
 // into 2 ps shards and has 2 workers score every example of the pipeline version, publishing to
 // the model's prediction topic. The test stands in for the feature service only: it writes the
 // materialized examples and answers pipelineDescribe.
-const PIPELINE = 'synthetic';
+const PIPELINE = SYNTHETIC_PIPELINE;
 const MODEL = 'synthetic';
 const TRAIN = 600;
 const VALIDATION = 200;
 const WIDTH = 3;
-const SCHEMA: OutputSchema = {
-  formatVersion: 1,
-  dense: [0, 1, 2].map((i) => ({ name: `x${i}`, offset: i, width: 1 })),
-  denseWidth: WIDTH,
-  ids: [],
-  label: { kind: 'binary' },
-};
-
-const VERSION = pipelineVersionSchema.parse({
-  pipeline: PIPELINE,
-  version: 1,
-  fittedAt: '2026-01-01T00:00:00.000Z',
-  recordCount: TRAIN + VALIDATION,
-  sourceSequence: TRAIN + VALIDATION,
-  snapshot: {
-    snapshotVersion: 1,
-    spec: {
-      name: PIPELINE,
-      source: 'synthetic_raw',
-      features: [0, 1, 2].map((i) => ({
-        name: `x${i}`,
-        kind: 'numeric',
-        field: `x${i}`,
-        transform: 'none',
-      })),
-      label: { kind: 'binary', field: 'y' },
-    },
-    features: [0, 1, 2].map((i) => ({ name: `x${i}`, count: TRAIN + VALIDATION, missing: 0 })),
-    label: { count: TRAIN + VALIDATION },
-  },
-  outputSchema: SCHEMA,
-  materialization: {
-    status: 'done',
-    run: 1,
-    counts: { train: TRAIN, validation: VALIDATION, rejected: 0, duplicates: 0 },
-    processed: TRAIN + VALIDATION,
-  },
-});
-
-function features(row: number): Float32Array {
-  return Float32Array.from([Math.sin(row * 1.3), Math.cos(row * 0.7), Math.sin(row * 0.11 + 1)]);
-}
-
-async function json<T>(response: Response): Promise<T> {
-  if (!response.ok) throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as T;
-}
 
 describe('an inference job across processes', () => {
   const root = uniqueRoot('inference_job_e2e');
@@ -138,29 +78,10 @@ describe('an inference job across processes', () => {
     await selectBackend({ log: () => undefined, warn: () => undefined });
     nats = await PrivateNatsServer.start();
     nc = await connectNats({ servers: nats.url, name: 'inference-job-e2e' });
-    const jsm = await jetStreamManagerOf(nc);
-    await jsm.streams.add({
-      name: subjects.examplesStream(PIPELINE),
-      subjects: [subjects.examplesAll(PIPELINE, 1)],
-    });
-    await publishAll(
-      jetStreamOf(nc),
-      Array.from({ length: TRAIN + VALIDATION }, (_, row) => {
-        const headers = natsHeaders();
-        headers.set(RecordHeader.recordId, `r${row}`);
-        const dense = features(row);
-        const label = dense[0]! + 0.5 * dense[1]! - 0.2 * dense[2]! > 0 ? 1 : 0;
-        return {
-          subject: subjects.examples(PIPELINE, 1, row < TRAIN ? 'train' : 'validation'),
-          data: encodeExample({ dense, ids: new Int32Array(0), label }),
-          headers,
-        };
-      }),
-    );
-    nc.subscribe(subjects.control(ControlPattern.pipelineDescribe), {
-      callback: (_error, msg) => {
-        msg.respond(encodeJson(VERSION));
-      },
+    await standInForFeatureService(nc, subjects, {
+      train: TRAIN,
+      validation: VALIDATION,
+      source: 'synthetic_raw',
     });
     const env = { NATS_URL: nats.url, SUBJECT_ROOT: root, LOG_LEVEL: 'info' };
     am = await ServiceProcess.start({
@@ -241,7 +162,7 @@ describe('an inference job across processes', () => {
     const served = await servedModel();
     const rows = TRAIN + VALIDATION;
     const dense = new Float32Array(rows * WIDTH);
-    for (let row = 0; row < rows; row += 1) dense.set(features(row), row * WIDTH);
+    for (let row = 0; row < rows; row += 1) dense.set(syntheticFeatures(row), row * WIDTH);
     const expected = served.run({ size: rows, dense, ids: new Int32Array(0) });
     served.dispose();
     const predictions = (await readPredictions(nc, subjects, MODEL)).filter(
@@ -279,7 +200,7 @@ describe('an inference job across processes', () => {
     const source = 'synthetic_raw';
     await ensureRawStream(nc, subjects, source);
     const record = (row: number): Record<string, unknown> => {
-      const dense = features(row);
+      const dense = syntheticFeatures(row);
       return { id: `s${row}`, x0: dense[0], x1: dense[1], x2: dense[2] };
     };
     const rows = (from: number, count: number) =>
@@ -319,7 +240,7 @@ describe('an inference job across processes', () => {
     expect(new Set(messages.map((m) => m.id)).size).toBe(ROWS);
     const served = await servedModel();
     const dense = new Float32Array(ROWS * WIDTH);
-    for (let row = 0; row < ROWS; row += 1) dense.set(features(row), row * WIDTH);
+    for (let row = 0; row < ROWS; row += 1) dense.set(syntheticFeatures(row), row * WIDTH);
     const expected = served.run({ size: ROWS, dense, ids: new Int32Array(0) });
     served.dispose();
     for (const message of messages)

@@ -1,92 +1,25 @@
 import {
   ControlPattern,
-  encodeExample,
   JobEvent,
   JobView,
   modelCatalogueSchema,
   NodeList,
-  OutputSchema,
-  pipelineVersionSchema,
-  RecordHeader,
   Subjects,
 } from '@dln/contracts';
-import {
-  connectNats,
-  decodeJson,
-  encodeJson,
-  jetStreamManagerOf,
-  jetStreamOf,
-  natsHeaders,
-  NatsConnection,
-  publishAll,
-  requestJson,
-} from '@dln/messaging';
+import { connectNats, decodeJson, NatsConnection, requestJson } from '@dln/messaging';
 import { PrivateNatsServer, ServiceProcess, uniqueRoot, waitFor } from '@dln/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { json, standInForFeatureService, SYNTHETIC_PIPELINE } from './fixtures/synthetic-pipeline';
 
 // A batch job across real processes: the am, a parameter-server node and a worker node built in
 // dist/, whose role processes are the real ps and worker roles. The test stands in for the
 // feature service only: it writes a materialized example stream and answers pipelineDescribe.
-const PIPELINE = 'synthetic';
+const PIPELINE = SYNTHETIC_PIPELINE;
 const TRAIN = 600;
 const VALIDATION = 200;
-const SCHEMA: OutputSchema = {
-  formatVersion: 1,
-  dense: [0, 1, 2].map((i) => ({ name: `x${i}`, offset: i, width: 1 })),
-  denseWidth: 3,
-  ids: [],
-  label: { kind: 'binary' },
-};
-
-/** The fitted version as the feature service describes it (worker 0 puts its snapshot in the artifact). */
-const VERSION = pipelineVersionSchema.parse({
-  pipeline: PIPELINE,
-  version: 1,
-  fittedAt: '2026-01-01T00:00:00.000Z',
-  recordCount: TRAIN + VALIDATION,
-  sourceSequence: TRAIN + VALIDATION,
-  snapshot: {
-    snapshotVersion: 1,
-    spec: {
-      name: PIPELINE,
-      source: PIPELINE,
-      features: [0, 1, 2].map((i) => ({
-        name: `x${i}`,
-        kind: 'numeric',
-        field: `x${i}`,
-        transform: 'none',
-      })),
-      label: { kind: 'binary', field: 'y' },
-    },
-    features: [0, 1, 2].map((i) => ({ name: `x${i}`, count: TRAIN + VALIDATION, missing: 0 })),
-    label: { count: TRAIN + VALIDATION },
-  },
-  outputSchema: SCHEMA,
-  materialization: {
-    status: 'done',
-    run: 1,
-    counts: { train: TRAIN, validation: VALIDATION, rejected: 0, duplicates: 0 },
-    processed: TRAIN + VALIDATION,
-  },
-});
-
-/** Deterministic, linearly separable-ish data: label = x0 + 0.5 x1 - 0.2 x2 > 0. */
-function example(row: number): { dense: Float32Array; label: number } {
-  const dense = Float32Array.from([
-    Math.sin(row * 1.3),
-    Math.cos(row * 0.7),
-    Math.sin(row * 0.11 + 1),
-  ]);
-  return { dense, label: dense[0]! + 0.5 * dense[1]! - 0.2 * dense[2]! > 0 ? 1 : 0 };
-}
-
-async function json<T>(response: Response): Promise<T> {
-  if (!response.ok) throw new Error(`${response.url}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as T;
-}
 
 describe('a batch training job across processes', () => {
   const root = uniqueRoot('training_job_e2e');
@@ -100,27 +33,7 @@ describe('a batch training job across processes', () => {
   beforeAll(async () => {
     nats = await PrivateNatsServer.start();
     nc = await connectNats({ servers: nats.url, name: 'training-job-e2e' });
-    const jsm = await jetStreamManagerOf(nc);
-    await jsm.streams.add({
-      name: subjects.examplesStream(PIPELINE),
-      subjects: [subjects.examplesAll(PIPELINE, 1)],
-    });
-    const messages = Array.from({ length: TRAIN + VALIDATION }, (_, row) => {
-      const headers = natsHeaders();
-      headers.set(RecordHeader.recordId, `r${row}`);
-      const { dense, label } = example(row);
-      return {
-        subject: subjects.examples(PIPELINE, 1, row < TRAIN ? 'train' : 'validation'),
-        data: encodeExample({ dense, ids: new Int32Array(0), label }),
-        headers,
-      };
-    });
-    await publishAll(jetStreamOf(nc), messages);
-    nc.subscribe(subjects.control(ControlPattern.pipelineDescribe), {
-      callback: (_error, msg) => {
-        msg.respond(encodeJson(VERSION));
-      },
-    });
+    await standInForFeatureService(nc, subjects, { train: TRAIN, validation: VALIDATION });
     const env = { NATS_URL: nats.url, SUBJECT_ROOT: root, LOG_LEVEL: 'info' };
     am = await ServiceProcess.start({
       app: 'am',
