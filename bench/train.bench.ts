@@ -134,6 +134,24 @@ function roleArgs(roles: number): string[] {
   return roleNodeArgs(mode as RoleGcMode, roles);
 }
 
+/**
+ * A worker child, ready to train, waits for the parent's go: the workers' processes get ready
+ * (backend, examples) hundreds of ms apart, and sync training would count that spread as time
+ * the first worker spends at the barrier. Timed from here, like the single process from its
+ * first step.
+ */
+function startTogether(): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown): void => {
+      if ((message as { type?: string } | null)?.type !== 'bench.go') return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'bench.ready' });
+  });
+}
+
 /** A role child: the real role runner inside @dln/cluster's role process, reporting its timings. */
 function childMain(kind: string): void {
   runRoleProcess((context) =>
@@ -145,6 +163,7 @@ function childMain(kind: string): void {
             { ...runtime, log: () => undefined },
             {
               exportModel: false,
+              beforeLoop: startTogether,
               onResult: (result) =>
                 process.send?.({
                   type: 'bench.result',
@@ -179,12 +198,21 @@ async function publishSplit(
   );
 }
 
+interface RoleChild {
+  pid: number;
+  done: Promise<void>;
+  /** A worker: resolves once it is ready to train (startTogether). */
+  ready: Promise<void>;
+  go(): void;
+  stop(): void;
+}
+
 function startChild(
   kind: 'ps' | 'worker',
   config: RoleConfig,
   nodeArgs: readonly string[],
   onResult: (timing: StepTiming) => void,
-): { pid: number; done: Promise<void>; stop(): void } {
+): RoleChild {
   const child = fork(__filename, ['--role', kind], {
     env: { ...process.env, NATS_URL },
     execArgv: [
@@ -193,9 +221,12 @@ function startChild(
     ],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
+  let ready: () => void = () => undefined;
+  const readyToTrain = new Promise<void>((resolve) => (ready = resolve));
   child.on('message', (message: unknown) => {
-    if ((message as BenchResult | null)?.type === 'bench.result')
-      onResult((message as BenchResult).timing);
+    const type = (message as { type?: string } | null)?.type;
+    if (type === 'bench.result') onResult((message as BenchResult).timing);
+    if (type === 'bench.ready') ready();
   });
   child.send({ type: 'dln.role.config', key: config.token.role, config });
   const done = new Promise<void>((resolve, reject) => {
@@ -203,7 +234,13 @@ function startChild(
       code === 0 ? resolve() : reject(new Error(`${config.token.role} exited with ${code}`)),
     );
   });
-  return { pid: child.pid ?? 0, done, stop: () => void child.kill('SIGTERM') };
+  return {
+    pid: child.pid ?? 0,
+    done,
+    ready: readyToTrain,
+    go: () => void child.send({ type: 'bench.go' }),
+    stop: () => void child.kill('SIGTERM'),
+  };
 }
 
 /** The local nats-server's pid when exactly one runs here (its CPU per step is shown too). */
@@ -267,6 +304,12 @@ async function runCluster(
       startChild('worker', config('worker', index), nodeArgs, (timing) => timings.push(timing)),
     );
     roles.forEach((role, index) => pids.set(`worker-${index}`, role.pid));
+    // A worker that fails before it is ready ends the wait too (its exit rejects `done`).
+    await Promise.race([
+      Promise.all(roles.map((role) => role.ready)),
+      Promise.all(roles.map((role) => role.done)),
+    ]);
+    for (const role of roles) role.go();
     await Promise.all(roles.map((role) => role.done));
   } finally {
     sampler.stop();
@@ -292,7 +335,10 @@ async function runCluster(
     )}, ${line(
       'push',
       sum((t) => t.pushMs),
-    )} (held at ps ${(sum((t) => t.heldMs) / steps).toFixed(2)} ms)`,
+    )} (held at ps ${(sum((t) => t.heldMs) / steps).toFixed(2)} ms); first steps ${(
+      Math.max(...timings.map((t) => t.firstStepAt)) -
+      Math.min(...timings.map((t) => t.firstStepAt))
+    ).toFixed(1)} ms apart`,
   );
   // CPU of each role process while the steps ran, per round of one batch from every worker.
   const rounds = steps / workers;

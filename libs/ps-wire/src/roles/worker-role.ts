@@ -42,6 +42,8 @@ export interface WorkerRoleOptions {
   wrapClient?: (client: ShardClient) => ShardClient;
   /** How long the role waits at its end for the AM to take its last reports (default 60 s). */
   reportFlushMs?: number;
+  /** Awaited once the role is ready, before its first step (benchmarks start every worker at once). */
+  beforeLoop?: () => Promise<void>;
 }
 
 /**
@@ -129,6 +131,7 @@ async function trainAsWorker(
   });
   let result: WorkerResult;
   try {
+    await options.beforeLoop?.();
     result = await loop.run();
   } catch (error) {
     // Told to stop while waiting (gate, shards): a stop, not a failure.
