@@ -30,7 +30,13 @@ import {
 import { denseBinarySchema, REFERENCE_MLP, selectBackend, trainReference } from '@dln/ml';
 import { roleProcessMain, runPsRole, runWorkerRole, serveEpochGate } from '@dln/ps-wire';
 import { deleteStreamsOfRoot, uniqueRoot } from '@dln/testing';
-import { LabelledExamples, parameterLayoutFor, StepTiming, syntheticExamples } from '@dln/training';
+import {
+  LabelledExamples,
+  parameterLayoutFor,
+  StepTiming,
+  syntheticExamples,
+  wallClock,
+} from '@dln/training';
 import { CpuSampler } from './train/cpu-sampler';
 
 const NATS_URL = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -93,10 +99,6 @@ function singleChildMain(half: number): void {
       () => process.exit(0),
     );
   });
-}
-
-function wallClock(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 /** Two single processes at once, each on half the examples: examples/s of the pair. */

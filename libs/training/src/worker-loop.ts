@@ -298,6 +298,6 @@ export class WorkerLoop {
 }
 
 /** Milliseconds since the Unix epoch, sub-millisecond, comparable between processes of a host. */
-function wallClock(): number {
+export function wallClock(): number {
   return performance.timeOrigin + performance.now();
 }
