@@ -165,6 +165,23 @@ describe('LeaseElection', () => {
     expect(ams[0]!.election.state).toBe(LeaseState.Standby);
   });
 
+  it('reports STANDBY past its deadline even when nothing ticks or checks it (a stopped loop)', async () => {
+    const { ams, run, clock } = setup(1);
+    const changes: string[] = [];
+    ams[0]!.election.onChange((state, reason) => changes.push(`${state}: ${reason}`));
+    await run(100);
+    const deadline = ams[0]!.election.deadline()!;
+    clock.advance(deadline - clock.now() - 1);
+    expect(ams[0]!.election.state).toBe(LeaseState.Active);
+    clock.advance(1);
+    expect(ams[0]!.election.view().state).toBe(LeaseState.Standby);
+    expect(ams[0]!.election.state).toBe(LeaseState.Standby);
+    expect(changes).toEqual([
+      'ACTIVE: lease acquired',
+      'STANDBY: lease not renewed before its deadline',
+    ]);
+  });
+
   it('steps down at once when another AM has written the lease', async () => {
     const { ams, run, key } = setup(1);
     await run(100);

@@ -77,7 +77,12 @@ export class LeaseElection {
     this.lastAttemptAt = options.clock.now() - this.pollMs;
   }
 
+  /**
+   * Past the holder's deadline this is Standby even before the loop's deadline timer fires (a
+   * late timer, a stopped loop): whoever asks never sees two actives.
+   */
   get state(): LeaseState {
+    this.checkDeadline();
     return this.current;
   }
 
@@ -100,6 +105,7 @@ export class LeaseElection {
   }
 
   view(): LeaseView {
+    this.checkDeadline();
     const holder = this.held
       ? { id: this.id, url: this.options.url ?? null }
       : this.seen && { id: this.seen.record.holderId, url: this.seen.record.url ?? null };

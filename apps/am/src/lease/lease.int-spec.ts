@@ -94,6 +94,8 @@ describe('the AM lease on NATS KV (shared server)', () => {
       await a.loop.stop(); // a crash, as far as the lease can tell: no release
       killedAt = monotonicClock.now();
       await waitFor('am-b active', () => b.election.state === LeaseState.Active, 4 * LEASE, 5);
+      // Both states, sampled a while after the takeover: the stopped holder's must not say ACTIVE.
+      await new Promise((resolve) => setTimeout(resolve, LEASE / 3));
     });
     const takeover = b.changes.at(-1)!.at - killedAt;
     expect(overlaps).toBe(0);
