@@ -1,86 +1,18 @@
-import { loadFlights, storedDate, uniqueRoot, waitFor } from '@dln/testing';
+import {
+  flightArrivals,
+  flightDelaysStreamPipeline,
+  flightEventsSource,
+  flightLabelsSource,
+  flightsByDepartureTime,
+  uniqueRoot,
+  waitFor,
+} from '@dln/testing';
 import { BesideStack, rest as ok } from './beside-stack';
 
 const LABEL_LAG_MS = 30 * 60_000;
 const PIPELINE = 'delays-beside';
 /** Records/s the training's producer sends (events and labels) while the scoring round runs. */
 const TRAINING_RECORDS_PER_S = 1_000;
-
-const eventsSource = {
-  name: 'flights',
-  idField: 'id',
-  fields: [
-    { name: 'id', type: 'string' },
-    { name: 't', type: 'timestamp' },
-    { name: 'origin', type: 'string' },
-    { name: 'distance', type: 'number' },
-  ],
-};
-const labelsSource = {
-  name: 'delays',
-  idField: 'lid',
-  fields: [
-    { name: 'lid', type: 'string' },
-    { name: 'event', type: 'string' },
-    { name: 't', type: 'timestamp' },
-    { name: 'delayed', type: 'boolean' },
-  ],
-};
-/** Flights joined with their delayed-or-not labels (as the streaming e2e). */
-const pipeline = {
-  mode: 'stream',
-  name: PIPELINE,
-  source: 'flights',
-  eventTime: 't',
-  latenessMs: 2 * LABEL_LAG_MS,
-  features: [
-    { kind: 'numeric', name: 'distance', field: 'distance', transform: 'standardize' },
-    { kind: 'datetime', name: 'hour', field: 't', part: 'hour' },
-    {
-      kind: 'categorical',
-      name: 'origin',
-      field: 'origin',
-      vocabulary: { kind: 'learned', maxSize: 400 },
-      encoding: 'id',
-    },
-  ],
-  label: { kind: 'binary', field: 'delayed' },
-  join: {
-    source: 'delays',
-    eventKey: 'id',
-    labelKey: 'event',
-    labelTime: 't',
-    windowMs: 2 * LABEL_LAG_MS,
-  },
-  snapshotEveryRecords: 500,
-};
-
-interface Arrival {
-  at: number;
-  source: 'flights' | 'delays';
-  record: Record<string, string | number | boolean>;
-}
-
-/** flights-20k by departure time: each flight an event, its label LABEL_LAG_MS later. */
-function arrivals(): Arrival[] {
-  const flights = loadFlights()
-    .map((row, i) => ({ id: `f${i}`, t: storedDate(row.date), row }))
-    .sort((a, b) => a.t - b.t || a.id.localeCompare(b.id));
-  const out: Arrival[] = [];
-  for (const { id, t, row } of flights) {
-    out.push({
-      at: t,
-      source: 'flights',
-      record: { id, t, origin: row.origin, distance: row.distance },
-    });
-    out.push({
-      at: t + LABEL_LAG_MS,
-      source: 'delays',
-      record: { lid: `l${id}`, event: id, t: t + LABEL_LAG_MS, delayed: row.delay > 10 },
-    });
-  }
-  return out.sort((a, b) => a.at - b.at || a.source.localeCompare(b.source));
-}
 
 /**
  * A streaming training job running beside the bench's scorer: its own stack (ingest, feature,
@@ -103,9 +35,9 @@ export async function startTrainingBeside(
     const ingest = stack.url('ingest');
     const feature = stack.url('feature');
     const am = stack.url('am');
-    for (const declaration of [eventsSource, labelsSource])
+    for (const declaration of [flightEventsSource(), flightLabelsSource()])
       await ok('POST', `${ingest}/v1/sources`, declaration);
-    await ok('POST', `${feature}/v1/pipelines`, pipeline);
+    await ok('POST', `${feature}/v1/pipelines`, flightDelaysStreamPipeline(PIPELINE, LABEL_LAG_MS));
     await ok('POST', `${feature}/v1/pipelines/${PIPELINE}/stream/start`);
     const job = await ok<{ id: string }>('POST', `${am}/v1/jobs`, {
       name: 'delays-beside',
@@ -124,7 +56,7 @@ export async function startTrainingBeside(
       90_000,
       250,
     );
-    const replay = arrivals();
+    const replay = flightArrivals(flightsByDepartureTime(), LABEL_LAG_MS);
     const chunk = TRAINING_RECORDS_PER_S / 10;
     producer = (async () => {
       for (let i = 0; producing && i < replay.length; i += chunk) {
