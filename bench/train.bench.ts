@@ -79,46 +79,66 @@ interface SingleResult {
  * the examples, no communication, timed in wall clock comparable across processes.
  */
 function singleChildMain(half: number): void {
-  void selectBackend({ log: () => undefined, warn: () => undefined }).then(() => {
-    const count = Math.floor(TRAIN / 2);
-    const data = syntheticExamples(count, WIDTH, 41 + half, `s${half}`);
-    const startedAt = wallClock();
-    const result = trainReference(data.batch, {
-      spec: REFERENCE_MLP,
-      schema,
-      settings: settings('sync'),
+  void selectBackend({ log: () => undefined, warn: () => undefined })
+    .then(async () => {
+      const count = Math.floor(TRAIN / 2);
+      const data = syntheticExamples(count, WIDTH, 41 + half, `s${half}`);
+      warmUp();
+      await startTogether();
+      const startedAt = wallClock();
+      const result = trainReference(data.batch, {
+        spec: REFERENCE_MLP,
+        schema,
+        settings: settings('sync'),
+      });
+      result.model.dispose();
+      process.send?.(
+        {
+          type: 'bench.single',
+          examples: count * EPOCHS,
+          startedAt,
+          endedAt: wallClock(),
+        } satisfies SingleResult,
+        () => process.exit(0),
+      );
+    })
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
     });
-    result.model.dispose();
-    process.send?.(
-      {
-        type: 'bench.single',
-        examples: count * EPOCHS,
-        startedAt,
-        endedAt: wallClock(),
-      } satisfies SingleResult,
-      () => process.exit(0),
-    );
-  });
 }
 
 /** Two single processes at once, each on half the examples: examples/s of the pair. */
 async function twoIndependentProcesses(): Promise<number> {
-  const results = await Promise.all(
-    [0, 1].map(
-      (half) =>
-        new Promise<SingleResult>((resolve, reject) => {
-          const child = fork(__filename, ['--single', String(half)], {
-            env: { ...process.env },
-            execArgv: [],
-            stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-          });
-          child.once('message', (message) => resolve(message as SingleResult));
-          child.once('exit', (code) =>
-            reject(new Error(`independent process ${half} exited with ${code}`)),
-          );
+  const children = [0, 1].map((half) => {
+    const child = fork(__filename, ['--single', String(half)], {
+      env: { ...process.env },
+      execArgv: [],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const exited = new Promise<never>((_resolve, reject) =>
+      child.once('exit', (code) =>
+        reject(new Error(`independent process ${half} exited with ${code}`)),
+      ),
+    );
+    exited.catch(() => undefined);
+    const message = (type: string) =>
+      Promise.race([
+        exited,
+        new Promise<unknown>((resolve) => {
+          const listen = (m: unknown): void => {
+            if ((m as { type?: string } | null)?.type !== type) return;
+            child.off('message', listen);
+            resolve(m);
+          };
+          child.on('message', listen);
         }),
-    ),
-  );
+      ]);
+    return { child, ready: message('bench.ready'), result: message('bench.single') };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  for (const { child } of children) child.send({ type: 'bench.go' });
+  const results = (await Promise.all(children.map((c) => c.result))) as SingleResult[];
   const examples = results.reduce((sum, r) => sum + r.examples, 0);
   const wall =
     Math.max(...results.map((r) => r.endedAt)) - Math.min(...results.map((r) => r.startedAt));
@@ -137,10 +157,32 @@ function roleArgs(roles: number): string[] {
 }
 
 /**
- * A worker child, ready to train, waits for the parent's go: the workers' processes get ready
- * (backend, examples) hundreds of ms apart, and sync training would count that spread as time
- * the first worker spends at the barrier. Timed from here, like the single process from its
- * first step.
+ * Untimed training steps every timed process runs first. A fresh process spends its first few
+ * hundred steps compiling (V8 tiers the kernels' WASM and JS up on background threads): measured
+ * here, 2.5-3.1 ms of compiler CPU per step over the first 100 steps and 0.3-0.4 ms after 300,
+ * with the main thread 20-30% slower meanwhile. Role processes start cold in every round, so
+ * without this the clusters were timed while compiling and the single process (warm after its
+ * first round) was not. The figures are the steady state of a long job.
+ */
+const WARM_UP_STEPS = Math.max(0, Number(process.env['BENCH_TRAIN_WARMUP_STEPS'] ?? 300));
+
+function warmUp(): void {
+  if (WARM_UP_STEPS === 0) return;
+  const perEpoch = 50;
+  const data = syntheticExamples(perEpoch * BATCH, WIDTH, 97, 'w');
+  const result = trainReference(data.batch, {
+    spec: REFERENCE_MLP,
+    schema,
+    settings: { ...settings('sync'), epochs: Math.ceil(WARM_UP_STEPS / perEpoch) },
+  });
+  result.model.dispose();
+}
+
+/**
+ * A child ready to train (a worker, or one of the independent single processes) waits for the
+ * parent's go: the processes get ready (backend, examples, warm-up) hundreds of ms apart, and
+ * sync training would count that spread as time the first worker spends at the barrier. Timed
+ * from here, like the single process from its first step.
  */
 function startTogether(): Promise<void> {
   return new Promise((resolve) => {
@@ -165,7 +207,10 @@ function childMain(kind: string): void {
             { ...runtime, log: () => undefined },
             {
               exportModel: false,
-              beforeLoop: startTogether,
+              beforeLoop: () => {
+                warmUp();
+                return startTogether();
+              },
               onResult: (result) =>
                 process.send?.({
                   type: 'bench.result',
@@ -371,6 +416,7 @@ async function runCluster(
 
 async function main(): Promise<void> {
   await selectBackend({ log: (m) => console.log(m), warn: () => undefined });
+  warmUp();
   const root = uniqueRoot('bench_train');
   const subjects = new Subjects(root);
   const nc = await connectNats({ servers: NATS_URL, name: 'bench-train' });
