@@ -3,8 +3,10 @@
  * kernels, model and per-worker batch) next to 1 worker + 1 ps and 2 workers + 1 ps (sync and
  * async), each role a separate Node process over the shared NATS, and the share of a sync step
  * spent on the wire. The model is the reference MLP of shared/PERFORMANCE.md, batch 256. The
- * roles start with the node flags a node service hosting all of them gives (ROLE_GC auto); the
- * 2-core ceiling, two single processes training at once without communication, is printed beside.
+ * roles start with the node flags a node service hosting all of them gives (ROLE_GC auto, the
+ * young generation cap); every timed process warms up first and the processes of a configuration
+ * start together. The 2-core ceiling, two single processes training at once without
+ * communication, is printed beside.
  * Last line: JSON {single_ex_per_s, w1ps1_ex_per_s, w2ps1_sync_ex_per_s, w2ps1_async_ex_per_s, wire_share}.
  */
 import { execFileSync, fork } from 'node:child_process';
@@ -17,7 +19,13 @@ import {
   trainingSettingsSchema,
   RoleStart,
 } from '@dln/contracts';
-import { ROLE_GC_MODES, RoleGcMode, roleNodeArgs, runRoleProcess } from '@dln/cluster';
+import {
+  ROLE_GC_MODES,
+  ROLE_SEMI_SPACE_MB,
+  RoleGcMode,
+  roleNodeArgs,
+  runRoleProcess,
+} from '@dln/cluster';
 import {
   connectNats,
   ensureStream,
@@ -147,13 +155,17 @@ async function twoIndependentProcesses(): Promise<number> {
 
 /**
  * Node flags of the role processes, as a node service hosting all of them would give them
- * (ROLE_GC, default auto); BENCH_TRAIN_ROLE_GC overrides the mode.
+ * (ROLE_GC auto, ROLE_SEMI_SPACE_MB); BENCH_TRAIN_ROLE_GC and BENCH_TRAIN_ROLE_SEMI_SPACE_MB
+ * override them.
  */
 function roleArgs(roles: number): string[] {
   const mode = process.env['BENCH_TRAIN_ROLE_GC'] ?? 'auto';
   if (!(ROLE_GC_MODES as readonly string[]).includes(mode))
     throw new Error(`BENCH_TRAIN_ROLE_GC must be one of ${ROLE_GC_MODES.join(', ')}`);
-  return roleNodeArgs(mode as RoleGcMode, roles);
+  const semiSpaceMb = Number(process.env['BENCH_TRAIN_ROLE_SEMI_SPACE_MB'] ?? ROLE_SEMI_SPACE_MB);
+  if (!Number.isInteger(semiSpaceMb) || semiSpaceMb < 0)
+    throw new Error('BENCH_TRAIN_ROLE_SEMI_SPACE_MB must be a whole number of MB (0: V8 default)');
+  return roleNodeArgs({ mode: mode as RoleGcMode, semiSpaceMb }, roles);
 }
 
 /**

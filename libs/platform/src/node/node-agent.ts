@@ -1,4 +1,10 @@
-import { RoleGcMode, RoleProcessExit, RoleSupervisor, roleNodeArgs } from '@dln/cluster';
+import {
+  RoleGcMode,
+  RoleProcessExit,
+  RoleSupervisor,
+  roleNodeArgs,
+  ROLE_SEMI_SPACE_MB,
+} from '@dln/cluster';
 import {
   ControlPattern,
   NodeRegistration,
@@ -30,6 +36,8 @@ export interface NodeAgentOptions {
   roleStdio?: 'inherit' | 'ignore';
   /** V8 garbage collection in role processes (roleNodeArgs; default auto). */
   roleGc?: RoleGcMode;
+  /** Young generation cap of role processes, MB per semi-space (default ROLE_SEMI_SPACE_MB; 0: V8's). */
+  roleSemiSpaceMb?: number;
 }
 
 /** Exit reports kept while the AM is away; the oldest are dropped beyond this. */
@@ -63,7 +71,13 @@ export class NodeAgent {
     this.supervisor = new RoleSupervisor<RoleMeta>({
       stopGraceMs: options.stopGraceMs,
       ...(options.roleStdio ? { stdio: options.roleStdio } : {}),
-      nodeArgs: roleNodeArgs(options.roleGc ?? 'auto', options.identity.slots),
+      nodeArgs: roleNodeArgs(
+        {
+          mode: options.roleGc ?? 'auto',
+          semiSpaceMb: options.roleSemiSpaceMb ?? ROLE_SEMI_SPACE_MB,
+        },
+        options.identity.slots,
+      ),
     });
     this.supervisor.onExit((exit) => this.onRoleExit(exit));
     this.commands = new NodeCommandHandler(

@@ -91,6 +91,7 @@ export class NodeServiceModule {
               requestTimeoutMs: config.AM_REQUEST_TIMEOUT_MS,
               roleStdio: config.ROLE_STDIO,
               roleGc: config.ROLE_GC,
+              roleSemiSpaceMb: config.ROLE_SEMI_SPACE_MB,
             }),
         },
         {

@@ -1,4 +1,4 @@
-import { ROLE_GC_MODES } from '@dln/cluster';
+import { ROLE_GC_MODES, ROLE_SEMI_SPACE_MB } from '@dln/cluster';
 import { NODE_LIMITS, NodeKind, resourceName } from '@dln/contracts';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -31,6 +31,8 @@ export const nodeEnvSchema = baseEnvSchema.extend({
   ROLE_STDIO: z.enum(['inherit', 'ignore']).default('inherit'),
   /** V8 garbage collection in role processes; `auto`: single-threaded when NODE_SLOTS fill the cores. */
   ROLE_GC: z.enum(ROLE_GC_MODES).default('auto'),
+  /** V8 young generation cap of role processes, MB per semi-space (0: V8's default). */
+  ROLE_SEMI_SPACE_MB: z.coerce.number().int().min(0).max(1024).default(ROLE_SEMI_SPACE_MB),
 });
 export type NodeConfig = z.infer<typeof nodeEnvSchema>;
 
