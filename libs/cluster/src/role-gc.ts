@@ -17,8 +17,9 @@ export type RoleGcMode = (typeof ROLE_GC_MODES)[number];
  * memory, messages in buffers outside it), and after a full collection its old generation's
  * headroom is smaller than a grown young generation, so V8 starts the next incremental marking at
  * once. Measured in bench:train's warm roles: a mark-compact every ~200 ms with ~40 ms of marking
- * and pause on the main thread each (17 in the 1-worker role's 3.6 s; its CPU per step 8.2 ms);
- * capped at 4 MB, one (6.5 ms per step), the scavenges more frequent and as cheap in total.
+ * and pause on the main thread each (17 in the 1-worker role's 3.6 s). Capped at 4 MB: one, four
+ * times as many scavenges, and the 1-worker role's CPU per step 6.2-7.2 ms against 9.2-9.6 ms
+ * (3 interleaved pairs).
  */
 export const ROLE_SEMI_SPACE_MB = 4;
 
