@@ -176,7 +176,9 @@ function roleArgs(roles: number): string[] {
  * without this the clusters were timed while compiling and the single process (warm after its
  * first round) was not. The figures are the steady state of a long job.
  */
-const WARM_UP_STEPS = Math.max(0, Number(process.env['BENCH_TRAIN_WARMUP_STEPS'] ?? 300));
+const WARM_UP_STEPS = Number(process.env['BENCH_TRAIN_WARMUP_STEPS'] ?? 300);
+if (!Number.isInteger(WARM_UP_STEPS) || WARM_UP_STEPS < 0)
+  throw new Error('BENCH_TRAIN_WARMUP_STEPS must be a whole number of steps (0: no warm-up)');
 
 function warmUp(): void {
   if (WARM_UP_STEPS === 0) return;
