@@ -15,7 +15,7 @@ import {
   uniqueRoot,
   waitFor,
 } from '@dln/testing';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,10 @@ describe.each(TEST_DATABASES)(
       const started = await command('w1', assign);
       const pid = started.role!.pid;
       expect(pid).not.toBe(worker.pid);
+      // Started with the node's V8 flags for roles: ROLE_SEMI_SPACE_MB's default cap.
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(
+        '--max-semi-space-size=4',
+      );
       expect((await command('w1', assign)).role?.pid).toBe(pid);
       const unknownEntry = {
         ...assign,
