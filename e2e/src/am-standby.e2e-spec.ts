@@ -3,6 +3,7 @@ import { connectNats, NatsConnection } from '@dln/messaging';
 import { dropPostgresSchema } from '@dln/persistence';
 import {
   freePort,
+  ok,
   PrivateNatsServer,
   ServiceProcess,
   TEST_DATABASE_URL,
@@ -10,7 +11,7 @@ import {
   waitFor,
 } from '@dln/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, standInForFeatureService, SYNTHETIC_PIPELINE } from './fixtures/synthetic-pipeline';
+import { standInForFeatureService, SYNTHETIC_PIPELINE } from './fixtures/synthetic-pipeline';
 
 // Two AMs on one PostgreSQL schema and a private nats-server, as separate processes, with a
 // parameter-server and a worker node running the real roles. One AM acts, the other is a
@@ -123,35 +124,29 @@ describe('a standby AM on PostgreSQL', () => {
     }
     await waitFor(
       'both nodes registered with the active AM',
-      async () => (await json<NodeList>(await fetch(`${active.url}/v1/nodes`))).nodes.length === 2,
+      async () => (await ok<NodeList>('GET', `${active.url}/v1/nodes`)).nodes.length === 2,
       30_000,
     );
 
-    const submitted = await json<JobView>(
-      await fetch(`${active.url}/v1/jobs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          name: 'standby-e2e',
-          examples: { pipeline: PIPELINE, version: 1 },
-          model: { kind: 'logistic' },
-          training: {
-            epochs: EPOCHS,
-            batchSize: 32,
-            optimizer: { kind: 'sgd', learningRate: 0.5 },
-            checkpointEvery: 5,
-            keepCheckpoints: 2,
-            seed: 7,
-          },
-          cluster: { workers: 2, ps: 1 },
-          output: { model: 'synthetic' },
-        }),
-      }),
-    );
+    const submitted = await ok<JobView>('POST', `${active.url}/v1/jobs`, {
+      name: 'standby-e2e',
+      examples: { pipeline: PIPELINE, version: 1 },
+      model: { kind: 'logistic' },
+      training: {
+        epochs: EPOCHS,
+        batchSize: 32,
+        optimizer: { kind: 'sgd', learningRate: 0.5 },
+        checkpointEvery: 5,
+        keepCheckpoints: 2,
+        seed: 7,
+      },
+      cluster: { workers: 2, ps: 1 },
+      output: { model: 'synthetic' },
+    });
     await waitFor(
       'the job training',
       async () => {
-        const view = await json<JobView>(await fetch(`${active.url}/v1/jobs/${submitted.id}`));
+        const view = await ok<JobView>('GET', `${active.url}/v1/jobs/${submitted.id}`);
         return view.state === 'RUNNING' && view.progress.examplesSeen > 0;
       },
       120_000,
@@ -159,7 +154,7 @@ describe('a standby AM on PostgreSQL', () => {
     );
 
     // Killed while training: the job is far from done (EPOCHS * TRAIN examples).
-    const before = await json<JobView>(await fetch(`${active.url}/v1/jobs/${submitted.id}`));
+    const before = await ok<JobView>('GET', `${active.url}/v1/jobs/${submitted.id}`);
     expect(before.progress.examplesSeen).toBeLessThan((EPOCHS * TRAIN) / 2);
     await active.process.stop('SIGKILL');
     const killedAt = Date.now();
@@ -176,7 +171,7 @@ describe('a standby AM on PostgreSQL', () => {
     await waitFor(
       'both nodes alive on the new active',
       async () =>
-        (await json<NodeList>(await fetch(`${standby.url}/v1/nodes`))).nodes.filter(
+        (await ok<NodeList>('GET', `${standby.url}/v1/nodes`)).nodes.filter(
           (n) => n.status === 'ALIVE',
         ).length === 2,
       30_000,
@@ -185,7 +180,7 @@ describe('a standby AM on PostgreSQL', () => {
     const done = await waitFor(
       'the job to end on the new active',
       async () => {
-        const view = await json<JobView>(await fetch(`${standby.url}/v1/jobs/${submitted.id}`));
+        const view = await ok<JobView>('GET', `${standby.url}/v1/jobs/${submitted.id}`);
         return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(view.state) ? view : undefined;
       },
       240_000,

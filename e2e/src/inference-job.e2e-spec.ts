@@ -4,6 +4,7 @@ import { selectBackend } from '@dln/ml';
 import { DEFAULT_SERVING_LIMITS, LoadedModel, servableFromBlobs } from '@dln/serving';
 import {
   ensureRawStream,
+  ok,
   PrivateNatsServer,
   publishRawRecords,
   readPredictions,
@@ -17,7 +18,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  json,
   standInForFeatureService,
   SYNTHETIC_PIPELINE,
   syntheticFeatures,
@@ -44,18 +44,12 @@ describe('an inference job across processes', () => {
   let am: ServiceProcess;
 
   const submit = async (body: unknown): Promise<JobView> =>
-    json<JobView>(
-      await fetch(`${am.url}/v1/jobs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      }),
-    );
+    ok<JobView>('POST', `${am.url}/v1/jobs`, body);
   const untilEnded = (id: string): Promise<JobView> =>
     waitFor(
       `job ${id} to end`,
       async () => {
-        const view = await json<JobView>(await fetch(`${am.url}/v1/jobs/${id}`));
+        const view = await ok<JobView>('GET', `${am.url}/v1/jobs/${id}`);
         return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(view.state) ? view : undefined;
       },
       300_000,
@@ -65,7 +59,7 @@ describe('an inference job across processes', () => {
   /** Version 1 as the prediction service loads it: from its catalogued blobs. */
   async function servedModel(): Promise<LoadedModel> {
     const versions = (
-      await json<{ versions: ModelVersion[] }>(await fetch(`${am.url}/v1/models/${MODEL}/versions`))
+      await ok<{ versions: ModelVersion[] }>('GET', `${am.url}/v1/models/${MODEL}/versions`)
     ).versions;
     const store = await new Objm(nc).open(subjects.bucket('models'));
     const blobs = new Map<string, Uint8Array>();
@@ -109,7 +103,7 @@ describe('an inference job across processes', () => {
     }
     await waitFor(
       'the nodes registered',
-      async () => (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.length === 3,
+      async () => (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes.length === 3,
       30_000,
     );
   });
@@ -177,7 +171,7 @@ describe('an inference job across processes', () => {
     }
 
     const events = (
-      await json<{ events: JobEvent[] }>(await fetch(`${am.url}/v1/jobs/${submitted.id}/events`))
+      await ok<{ events: JobEvent[] }>('GET', `${am.url}/v1/jobs/${submitted.id}/events`)
     ).events;
     expect(events.filter((e) => e.type === 'job-state').map((e) => e.to)).toEqual([
       'SUBMITTED',
@@ -188,7 +182,7 @@ describe('an inference job across processes', () => {
     await waitFor(
       'slots released',
       async () =>
-        (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.every(
+        (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes.every(
           (n) => n.slots.used === 0 && n.runningRoles.length === 0,
         ),
       20_000,
@@ -213,14 +207,14 @@ describe('an inference job across processes', () => {
       cluster: { workers: 2, ps: 2 },
       failover: { policy: 'restart-role', maxAttempts: 3, backoffMs: 100 },
     });
-    const view = async () => json<JobView>(await fetch(`${am.url}/v1/jobs/${submitted.id}`));
+    const view = async () => ok<JobView>('GET', `${am.url}/v1/jobs/${submitted.id}`);
     await waitFor('the job running', async () => (await view()).state === 'RUNNING', 120_000);
     const mine = async () =>
       (await readPredictions(nc, subjects, MODEL)).filter((m) => m.job === submitted.id);
     // The first half; then a worker role process is killed while the second half streams in.
     await publishRawRecords(nc, subjects, source, rows(0, ROWS / 2), 'id');
     await waitFor('some records scored', async () => (await mine()).length >= ROWS / 4, 120_000);
-    const victim = (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes
+    const victim = (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes
       .flatMap((node) => node.runningRoles)
       .find((r) => r.token.jobId === submitted.id && r.token.role === 'worker-1');
     expect(victim).toBeDefined();
@@ -251,7 +245,7 @@ describe('an inference job across processes', () => {
     await waitFor(
       'slots released',
       async () =>
-        (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.every(
+        (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes.every(
           (n) => n.slots.used === 0 && n.runningRoles.length === 0,
         ),
       30_000,

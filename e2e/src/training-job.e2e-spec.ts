@@ -7,12 +7,12 @@ import {
   Subjects,
 } from '@dln/contracts';
 import { connectNats, decodeJson, NatsConnection, requestJson } from '@dln/messaging';
-import { PrivateNatsServer, ServiceProcess, uniqueRoot, waitFor } from '@dln/testing';
+import { ok, PrivateNatsServer, ServiceProcess, uniqueRoot, waitFor } from '@dln/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { json, standInForFeatureService, SYNTHETIC_PIPELINE } from './fixtures/synthetic-pipeline';
+import { standInForFeatureService, SYNTHETIC_PIPELINE } from './fixtures/synthetic-pipeline';
 
 // A batch job across real processes: the am, a parameter-server node and a worker node built in
 // dist/, whose role processes are the real ps and worker roles. The test stands in for the
@@ -59,7 +59,7 @@ describe('a batch training job across processes', () => {
     }
     await waitFor(
       'both nodes registered',
-      async () => (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.length === 2,
+      async () => (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes.length === 2,
       30_000,
     );
   });
@@ -76,31 +76,25 @@ describe('a batch training job across processes', () => {
     nc.subscribe(subjects.jobEventsAll(), {
       callback: (_e, msg) => void seen.push(decodeJson(msg.data) as JobEvent),
     });
-    const submitted = await json<JobView>(
-      await fetch(`${am.url}/v1/jobs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          name: 'synthetic-e2e',
-          examples: { pipeline: PIPELINE, version: 1 },
-          model: { kind: 'logistic' },
-          training: {
-            epochs: 3,
-            batchSize: 32,
-            optimizer: { kind: 'sgd', learningRate: 0.5 },
-            checkpointEvery: 5,
-            keepCheckpoints: 2,
-            seed: 7,
-          },
-          cluster: { workers: 2, ps: 1 },
-          output: { model: 'synthetic' },
-        }),
-      }),
-    );
+    const submitted = await ok<JobView>('POST', `${am.url}/v1/jobs`, {
+      name: 'synthetic-e2e',
+      examples: { pipeline: PIPELINE, version: 1 },
+      model: { kind: 'logistic' },
+      training: {
+        epochs: 3,
+        batchSize: 32,
+        optimizer: { kind: 'sgd', learningRate: 0.5 },
+        checkpointEvery: 5,
+        keepCheckpoints: 2,
+        seed: 7,
+      },
+      cluster: { workers: 2, ps: 1 },
+      output: { model: 'synthetic' },
+    });
     const done = await waitFor(
       'the job to end',
       async () => {
-        const view = await json<JobView>(await fetch(`${am.url}/v1/jobs/${submitted.id}`));
+        const view = await ok<JobView>('GET', `${am.url}/v1/jobs/${submitted.id}`);
         return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(view.state) ? view : undefined;
       },
       240_000,
@@ -114,7 +108,7 @@ describe('a batch training job across processes', () => {
     expect(done.progress.examplesSeen).toBe(3 * TRAIN);
 
     const events = (
-      await json<{ events: JobEvent[] }>(await fetch(`${am.url}/v1/jobs/${submitted.id}/events`))
+      await ok<{ events: JobEvent[] }>('GET', `${am.url}/v1/jobs/${submitted.id}/events`)
     ).events;
     expect(events.filter((e) => e.type === 'job-state').map((e) => e.to)).toEqual([
       'SUBMITTED',
@@ -150,7 +144,7 @@ describe('a batch training job across processes', () => {
     await waitFor(
       'slots released',
       async () =>
-        (await json<NodeList>(await fetch(`${am.url}/v1/nodes`))).nodes.every(
+        (await ok<NodeList>('GET', `${am.url}/v1/nodes`)).nodes.every(
           (n) => n.slots.used === 0 && n.runningRoles.length === 0,
         ),
       20_000,
