@@ -247,9 +247,13 @@ describe('distributed inference: ps shards serve a model version, workers score 
     };
     const results: (InferenceWorkerResult | undefined)[] = [];
     const stopWorkers = new AbortController();
+    let killDone = false;
+    let replacementAcked = (): void => undefined;
+    const firstReplacementAck = new Promise<void>((resolve) => (replacementAcked = resolve));
     const workerRun = async (index: number, attempt: number): Promise<void> => {
       const rt = await runtime(`${jobId}-worker-${index}-a${attempt}`, stopWorkers.signal);
       const killed = kill && kill.worker === index && attempt === 0 ? kill : null;
+      const replacement = kill !== null && kill.worker === index && attempt > 0;
       try {
         results[index + WORKERS * attempt] = await runInferenceWorkerRole(
           config('worker', index, attempt),
@@ -259,11 +263,17 @@ describe('distributed inference: ps shards serve a model version, workers score 
             // The process dies between its PubAcks and its acks: its batch was published, not acknowledged.
             beforeAck: async (batch) => {
               if (killed && batch === killed.atBatch) {
+                killDone = true;
                 await rt.nc.close();
                 throw new Error('killed');
               }
-              // The survivors go slowly, so the replacement still finds records to score.
-              if (kill && !killed) await new Promise((resolve) => setTimeout(resolve, 150));
+              if (replacement) replacementAcked();
+              // The survivors go slowly until the kill, then hold their acks until the
+              // replacement has scored a batch: however slow its start, it finds records.
+              else if (kill && !killed) {
+                if (killDone) await firstReplacementAck;
+                else await new Promise((resolve) => setTimeout(resolve, 150));
+              }
             },
           },
         );
