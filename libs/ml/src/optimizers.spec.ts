@@ -100,11 +100,55 @@ describe('flat optimizers', () => {
     expect(second.snapshot().slots['m']![0]).not.toBe(123);
   });
 
+  for (const settings of settingsList) {
+    it(`${settings.kind}: a weighted update of 1, 2 or 3 gradients equals one of their weighted sum`, () => {
+      const parts = series(5, 0.5).slice(0, 3);
+      const weights = [0.5, 0.3125, 0.1875];
+      for (const count of [1, 2, 3]) {
+        const used = parts.slice(0, count);
+        const total = weights.slice(0, count).reduce((sum, w) => sum + w, 0);
+        const scaled = weights.slice(0, count).map((w) => w / total);
+        const summed = new Float64Array(SIZE);
+        used.forEach((part, k) =>
+          part.forEach((g, i) => (summed[i] = (summed[i] as number) + scaled[k]! * g)),
+        );
+        const fused = series(6, 1)[0]!;
+        const plain = fused.slice();
+        const a = createOptimizer(settings, SIZE);
+        const b = createOptimizer(settings, SIZE);
+        for (let step = 0; step < 3; step += 1) {
+          a.applyWeighted(fused, used, scaled);
+          b.apply(plain, Float32Array.from(summed));
+        }
+        expect(maxAbsDiff(fused, plain)).toBeLessThan(1e-6);
+        expect(a.snapshot().step).toBe(3);
+      }
+    });
+  }
+
+  it('a single gradient of weight 1 updates exactly as apply does', () => {
+    const settings = settingsList[3]!;
+    const g = series(7, 1);
+    const viaApply = series(8, 1)[0]!;
+    const viaWeighted = viaApply.slice();
+    const a = createOptimizer(settings, SIZE);
+    const b = createOptimizer(settings, SIZE);
+    for (const part of g) {
+      a.apply(viaApply, part);
+      b.applyWeighted(viaWeighted, [part], [1]);
+    }
+    expect(Array.from(viaWeighted)).toEqual(Array.from(viaApply));
+  });
+
   it('refuses mismatched sizes and states', () => {
     const adam = createOptimizer(settingsList[3]!, 4);
     expect(() => adam.apply(new Float32Array(4), new Float32Array(3))).toThrow(
       /got 4 parameters and 3 gradients/,
     );
+    expect(() =>
+      adam.applyWeighted(new Float32Array(4), [new Float32Array(4)], [0.5, 0.5]),
+    ).toThrow(/1 gradients with 2 weights/);
+    expect(() => adam.applyWeighted(new Float32Array(4), [], [])).toThrow(/0 gradients/);
     expect(() => createOptimizer(settingsList[0]!, 4, adam.snapshot())).toThrow(
       /state is for adam/,
     );

@@ -54,7 +54,6 @@ export class PsShard {
   private readonly optimizer: FlatOptimizer;
   private readonly guard: FencingGuard;
   private readonly pending: (Contribution | undefined)[];
-  private readonly combined: Float32Array;
   /**
    * Sync: one buffer per worker that its pending gradient is copied into (the pushed array views
    * a NATS message), allocated once: a new 200 KB array per push costs more than the copy.
@@ -80,7 +79,6 @@ export class PsShard {
     this.optimizer = createOptimizer(options.optimizer, this.size, options.restore?.optimizer);
     this.guard = new FencingGuard(options.token);
     this.pending = new Array<Contribution | undefined>(options.workers).fill(undefined);
-    this.combined = new Float32Array(this.size);
     this.received =
       options.mode === 'sync'
         ? Array.from({ length: options.workers }, () => new Float32Array(this.size))
@@ -261,19 +259,14 @@ export class PsShard {
     const parts = [...this.pending] as Contribution[];
     const total = parts.reduce((sum, part) => sum + part.count, 0);
     const contributors = parts.filter((part) => part.count > 0 && part.gradient);
-    if (contributors.length === 1) {
-      // Its weight is exactly 1 and 0 + 1 * g === g: the weighted sum below would copy it unchanged.
-      this.apply((contributors[0] as Contribution).gradient as Float32Array, false);
-    } else if (total > 0) {
-      const combined = this.combined.fill(0);
-      for (const part of parts) {
-        if (part.count === 0 || !part.gradient) continue;
-        const weight = part.count / total;
-        const g = part.gradient;
-        for (let i = 0; i < combined.length; i += 1)
-          combined[i] = (combined[i] as number) + weight * (g[i] as number);
-      }
-      this.apply(combined, false);
+    if (total > 0) {
+      // Combined inside the optimizer's loop: the combination sits on every worker's critical path.
+      this.optimizer.applyWeighted(
+        this.params,
+        contributors.map((part) => part.gradient as Float32Array),
+        contributors.map((part) => part.count / total),
+      );
+      this.updates += 1;
     }
     this.stepCount += 1;
     this.pending.fill(undefined);
